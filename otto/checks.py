@@ -1,0 +1,80 @@
+"""Deployment invariants, run by ``manage.py check --deploy`` (CI runs it production-like).
+
+Each check fails only with ``ENVIRONMENT=production``: development and staging may run on
+SQLite and without Redis. DEBUG needs no check of ours: settings derive it from
+ENVIRONMENT, so it cannot be on in production.
+"""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+PLACEHOLDER_MARKERS = ("insecure", "change-me", "changeme", "placeholder", "example", "test")
+
+
+def _production() -> bool:
+    return settings.ENVIRONMENT == "production"
+
+
+def _placeholder(value: str | None) -> bool:
+    return not value or any(marker in value.lower() for marker in PLACEHOLDER_MARKERS)
+
+
+@register(Tags.security, deploy=True)
+def check_secret_key(app_configs=None, **kwargs):
+    if _production() and (_placeholder(settings.SECRET_KEY) or len(settings.SECRET_KEY) < 40):
+        return [
+            Error(
+                "SECRET_KEY is missing, a placeholder, or shorter than 40 characters.",
+                hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
+                id="otto.E001",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_allowed_origins(app_configs=None, **kwargs):
+    if not _production():
+        return []
+    bad = [
+        origin
+        for origin in settings.ALLOWED_ORIGINS
+        if origin == "*" or urlsplit(origin).scheme != "https"
+    ]
+    if bad:
+        return [
+            Error(
+                f"ALLOWED_ORIGINS must list https origins only; got {', '.join(bad)}.",
+                hint="List the frontend's origins, e.g. https://app.example.com.",
+                id="otto.E002",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_database(app_configs=None, **kwargs):
+    if _production() and settings.USING_SQLITE:
+        return [
+            Error(
+                "Production runs on SQLite.",
+                hint="Set DATABASE_URL to the PostgreSQL database.",
+                id="otto.E003",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_redis(app_configs=None, **kwargs):
+    if _production() and not settings.REDIS_URL:
+        return [
+            Error(
+                "Production has no Redis: tasks would go through the database broker.",
+                hint="Set REDIS_URL (or UPSTASH_REDIS_URL).",
+                id="otto.E004",
+            )
+        ]
+    return []

@@ -1,0 +1,14 @@
+from rest_framework import pagination
+
+
+class CursorPagination(pagination.CursorPagination):
+    """``{"results", "next", "previous"}`` with ``?cursor=``; ``page_size`` up to 200.
+
+    Cursors stay stable while new calls arrive, and cost the same on page 1 and page
+    1,000, unlike offsets.
+    """
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "-created_at"

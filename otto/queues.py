@@ -1,0 +1,172 @@
+"""The single list of queue names, their routing to clusters, and ``enqueue``.
+
+django-q2 accepts any cluster name and lets tasks pile up on a list no cluster reads,
+so every push goes through :func:`enqueue`, which only knows the names in :class:`Queue`.
+
+A *queue* is a logical stage of the pipeline. A *cluster* is a set of qcluster processes
+reading one broker list. ``Q_ROUTES`` (settings ``QUEUE_ROUTES``) maps queues onto
+clusters: a small deployment runs every queue on the default cluster, a large one routes
+``asr`` and ``analysis`` to clusters of their own (``Q_CLUSTER_NAME=asr manage.py qcluster``).
+
+This module must stay importable from settings, so django-q2 is imported lazily.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+
+from otto.logging import bind_request_id, get_request_id, new_request_id
+
+if TYPE_CHECKING:
+    from django_q.brokers import Broker
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CLUSTER = "default"
+
+
+class Queue(enum.StrEnum):
+    DEFAULT = "default"
+    ASR = "asr"
+    ANALYSIS = "analysis"
+    FOLLOWUPS = "followups"
+    INDEXING = "indexing"
+    UWC = "uwc"
+    SHUNYA = "shunya"
+
+
+class UnknownQueueError(ValueError):
+    pass
+
+
+def check_queue(queue: str) -> Queue:
+    try:
+        return Queue(queue)
+    except ValueError:
+        raise UnknownQueueError(
+            f"Unknown queue {queue!r}; known queues: {', '.join(Queue)}"
+        ) from None
+
+
+def cluster_for(queue: str) -> str:
+    """The cluster whose broker list serves ``queue``."""
+    return settings.QUEUE_ROUTES[check_queue(queue)]
+
+
+def clusters() -> list[str]:
+    """Every cluster some queue is routed to, the default one first."""
+    routed = set(settings.QUEUE_ROUTES.values())
+    return [DEFAULT_CLUSTER, *sorted(routed - {DEFAULT_CLUSTER})]
+
+
+# One broker (one Redis connection pool) per cluster and process: opening a connection per
+# push halves ingest throughput (DESIGN.md §3). Keyed by pid so a forked worker never
+# shares its parent's sockets.
+_brokers: dict[tuple[int, str], Broker] = {}
+
+
+def get_broker(cluster: str) -> Broker:
+    from django_q.brokers import get_broker as make_broker
+
+    key = (os.getpid(), cluster)
+    broker = _brokers.get(key)
+    if broker is None:
+        broker = _brokers[key] = make_broker(cluster)
+    return broker
+
+
+def reset_brokers() -> None:
+    """Forget cached brokers, e.g. after the broker settings change in a test."""
+    _brokers.clear()
+
+
+# --- tasks -----------------------------------------------------------------------------
+
+TASKS: dict[str, Callable[..., Any]] = {}
+_ID_TYPES = (int, str, uuid.UUID)
+
+
+def task(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``func`` as a task that :func:`enqueue` may push.
+
+    The wrapper binds the request id of the code that enqueued it, so one id follows a
+    webhook from the HTTP request into every stage it triggers, and reports an exception
+    to Sentry as a real exception event (sentry-sdk has no django-q integration) before
+    django-q records the failure.
+    """
+    path = f"{func.__module__}.{func.__qualname__}"
+
+    @functools.wraps(func)
+    def run(*args: Any, request_id: str | None = None) -> Any:
+        import sentry_sdk
+
+        token = bind_request_id(request_id or new_request_id())
+        try:
+            with sentry_sdk.isolation_scope() as scope:
+                scope.set_tag("task", path)
+                scope.set_context("task", {"args": [str(arg) for arg in args]})
+                for arg_name, value in zip(_arg_names(func), args, strict=False):
+                    scope.set_tag(arg_name, str(value))
+                try:
+                    return func(*args)
+                except Exception:
+                    sentry_sdk.capture_exception()
+                    logger.exception("task %s failed", path)
+                    raise
+        finally:
+            bind_request_id(None, token)
+
+    run.task_path = path  # type: ignore[attr-defined]
+    TASKS[path] = run
+    return run
+
+
+def _arg_names(func: Callable[..., Any]) -> list[str]:
+    code = func.__code__
+    return list(code.co_varnames[: code.co_argcount])
+
+
+def enqueue(queue: str, func: Callable[..., Any], *ids: int | str | uuid.UUID) -> None:
+    """Push ``func(*ids)`` onto ``queue`` once the current transaction commits.
+
+    Deferring to commit means a worker never sees a row that is not there yet, and a
+    rollback leaves nothing in the broker. Tasks take ids only: a row is always reloaded
+    by the worker, never pickled. If the push itself fails (broker down), the error is
+    logged and the caller carries on: PostgreSQL is the source of truth, and the reaper
+    re-enqueues whatever was left behind.
+    """
+    queue = check_queue(queue)
+    path = getattr(func, "task_path", None)
+    if path is None:
+        raise TypeError(f"{func!r} is not a task; decorate it with @otto.queues.task")
+    for value in ids:
+        if isinstance(value, bool) or not isinstance(value, _ID_TYPES):
+            raise TypeError(f"tasks take ids only, got {type(value).__name__}")
+    request_id = get_request_id()
+    transaction.on_commit(functools.partial(_push, queue, path, ids, request_id))
+
+
+def _push(queue: Queue, path: str, ids: tuple[Any, ...], request_id: str | None) -> None:
+    from django_q.tasks import async_task
+
+    cluster = cluster_for(queue)
+    try:
+        async_task(
+            path,
+            *(str(value) if isinstance(value, uuid.UUID) else value for value in ids),
+            request_id=request_id,
+            cluster=cluster,
+            broker=get_broker(cluster),
+            group=path,
+        )
+    except Exception:
+        logger.exception("could not enqueue %s on queue %s (cluster %s)", path, queue, cluster)

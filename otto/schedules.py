@@ -1,0 +1,115 @@
+"""Schedules are code: one registry, synced into django-q2's ``Schedule`` table.
+
+Each app declares its jobs in a ``schedules.py`` module with :func:`register`. Every
+row that :func:`sync` writes runs :func:`fire` with the job's name, and ``fire`` looks
+the job up here and enqueues it on its queue. So the table holds no arguments worth
+editing, routing is decided when the job runs (a changed ``Q_ROUTES`` needs no re-sync),
+and the default cluster's scheduler is the only one that needs to see the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
+
+from otto.queues import Queue, check_queue, enqueue, task
+
+logger = logging.getLogger(__name__)
+
+FIRE = "otto.schedules.fire"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable[..., Any]
+    queue: Queue
+    minutes: int
+    args: tuple[int | str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        check_queue(self.queue)
+        if self.minutes < 1:
+            raise ValueError(f"schedule {self.name!r} must run at most once a minute")
+
+
+_registry: dict[str, Job] = {}
+
+
+def register(job: Job) -> Job:
+    existing = _registry.get(job.name)
+    if existing is not None and existing != job:
+        raise ValueError(f"schedule {job.name!r} is registered twice with different settings")
+    _registry[job.name] = job
+    return job
+
+
+def registry() -> dict[str, Job]:
+    autodiscover_modules("schedules")
+    return dict(_registry)
+
+
+@task
+def fire(name: str) -> None:
+    job = registry().get(name)
+    if job is None:
+        logger.warning("schedule %s is not in the registry; run sync_schedules", name)
+        return
+    enqueue(job.queue, job.func, *job.args)
+
+
+@transaction.atomic
+def sync(schedule_model: Any = None) -> dict[str, int]:
+    """Make the ``Schedule`` table match the registry. Safe to run any number of times.
+
+    A row that ops paused in the admin (``repeats=0``) stays paused.
+    """
+    if schedule_model is None:
+        from django_q.models import Schedule as schedule_model
+    jobs = registry()
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+    for job in jobs.values():
+        wanted = {
+            "func": FIRE,
+            "args": repr((job.name,)),
+            "kwargs": "",
+            "hook": None,
+            "cluster": None,
+            "schedule_type": "I",
+            "minutes": job.minutes,
+        }
+        row = schedule_model.objects.select_for_update().filter(name=job.name).first()
+        if row is None:
+            schedule_model.objects.create(
+                name=job.name, repeats=-1, next_run=timezone.now(), **wanted
+            )
+            counts["created"] += 1
+            continue
+        changed = [key for key, value in wanted.items() if getattr(row, key) != value]
+        if not changed:
+            counts["unchanged"] += 1
+            continue
+        for key in changed:
+            setattr(row, key, wanted[key])
+        row.save(update_fields=changed)
+        counts["updated"] += 1
+    stale = schedule_model.objects.filter(func=FIRE).exclude(name__in=list(jobs))
+    counts["deleted"] = stale.delete()[0]
+    return counts
+
+
+def _register_core() -> None:
+    from otto.tasks import heartbeat, prune_task_results
+
+    for queue in Queue:
+        register(Job(f"heartbeat.{queue}", heartbeat, queue, minutes=1, args=(queue.value,)))
+    register(Job("prune-task-results", prune_task_results, Queue.DEFAULT, minutes=24 * 60))
+
+
+_register_core()

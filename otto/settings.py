@@ -1,0 +1,361 @@
+"""Otto settings: every value comes from the environment (see docs/env.md).
+
+Defaults are safe for production; `make run` opts into development explicitly.
+"""
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from otto.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_mapping,
+    env_rate,
+    env_secret,
+    env_str,
+)
+from otto.queues import DEFAULT_CLUSTER, Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Real environment variables win over the file.
+load_dotenv(BASE_DIR / ".env", override=False)
+
+ENVIRONMENT = env_choice("ENVIRONMENT", ("development", "staging", "production"), "production")
+DEVELOPMENT = ENVIRONMENT == "development"
+DEBUG = DEVELOPMENT
+
+# Only development falls back to a placeholder; the deploy checks reject it anywhere else.
+DEV_SECRET_KEY = "insecure-development-key-do-not-deploy"  # noqa: S105 - a known placeholder
+SECRET_KEY = env_secret("SECRET_KEY", DEV_SECRET_KEY if DEVELOPMENT else None)
+if not SECRET_KEY:
+    raise ImproperlyConfigured(f"SECRET_KEY must be set when ENVIRONMENT={ENVIRONMENT}.")
+
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS",
+    ["*"] if DEVELOPMENT else [urlsplit(PUBLIC_BASE_URL).hostname or "localhost"],
+)
+ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS", ["http://localhost:3000"] if DEVELOPMENT else [])
+CORS_ALLOWED_ORIGINS = [origin for origin in ALLOWED_ORIGINS if origin != "*"]
+CORS_ALLOW_ALL_ORIGINS = "*" in ALLOWED_ORIGINS
+CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL, *CORS_ALLOWED_ORIGINS]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "otto",
+    "calls",
+    "analysis",
+    "appointments",
+    "messaging",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "otto.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "otto.urls"
+WSGI_APPLICATION = "otto.wsgi.application"
+AUTH_USER_MODEL = "otto.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database --------------------------------------------------------------------------
+
+VAR_DIR = BASE_DIR / "var"
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        DATABASES = {
+            "default": dj_database_url.parse(
+                DATABASE_URL, conn_max_age=600, conn_health_checks=True
+            )
+        }
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is invalid: {exc}") from None
+else:
+    # The embedded default serves web, worker and sandbox from one file. Several processes
+    # can share SQLite only with WAL, IMMEDIATE transactions and a busy timeout; without
+    # them concurrent writes fail with "database is locked".
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "otto.sqlite3",
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+USING_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
+# --- Redis, cache, broker --------------------------------------------------------------
+
+UPSTASH_REDIS_URL = env_str("UPSTASH_REDIS_URL")
+REDIS_URL = env_str("REDIS_URL") or UPSTASH_REDIS_URL
+
+
+def _cache_redis_url(url: str) -> str:
+    """The broker's URL on the next DB index, so clearing the cache never drops tasks.
+
+    Upstash serves DB 0 only, so there the cache shares it under a key prefix.
+    """
+    parts = urlsplit(url)
+    if url == UPSTASH_REDIS_URL and not env_str("REDIS_URL"):
+        return url
+    try:
+        db = int(parts.path.lstrip("/") or 0)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"REDIS_URL has an invalid database index: {parts.path}"
+        ) from None
+    return urlunsplit(parts._replace(path=f"/{db + 1}"))
+
+
+if REDIS_URL:
+    if urlsplit(REDIS_URL).scheme not in ("redis", "rediss"):
+        raise ImproperlyConfigured("REDIS_URL must start with redis:// or rediss://.")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_redis_url(REDIS_URL),
+            "KEY_PREFIX": "otto-cache",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    # django-q2 keeps cluster stats in the cache when the broker is not Redis, and
+    # /health/workers reads them from the web process: the cache must be shared.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": VAR_DIR / "cache",
+        }
+    }
+
+# --- Django-Q2 -------------------------------------------------------------------------
+
+_routes = env_mapping("Q_ROUTES", keys=list(Queue))
+QUEUE_ROUTES = {queue: _routes.get(queue, DEFAULT_CLUSTER) for queue in Queue}
+for _cluster in QUEUE_ROUTES.values():
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", _cluster):
+        raise ImproperlyConfigured(f"Q_ROUTES names an invalid cluster {_cluster!r}.")
+
+TASK_SYNC = env_bool("TASK_SYNC", False)
+Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1)
+# A task may run this long before the cluster kills it; the pipeline's own stage
+# deadlines (reaper) are longer, so the reaper never races a task that is still alive.
+Q_TASK_TIMEOUT = 600
+
+Q_CLUSTER = {
+    "name": DEFAULT_CLUSTER,
+    "workers": Q_WORKERS,
+    "timeout": Q_TASK_TIMEOUT,
+    # A broker that acknowledges (ORM) hands a task out again after `retry`; it must
+    # exceed `timeout`, or a slow task runs twice.
+    "retry": Q_TASK_TIMEOUT + 60,
+    # Retries are Otto's job (PostgreSQL state + reaper), not the broker's.
+    "max_attempts": 1,
+    "ack_failures": True,
+    # Keep every result row and prune them with a schedule: save_limit > 0 deletes on
+    # every task and costs 4x throughput (DESIGN.md §3).
+    "save_limit": 0,
+    "recycle": 5000,
+    "max_rss": 200_000,  # KiB: a worker above 200 MB is recycled after its task
+    "catch_up": False,
+    "sync": TASK_SYNC,
+    "cache": "default",
+    "label": "Task queue",
+    "broker_class": "otto.brokers.RedisBroker" if REDIS_URL else "otto.brokers.OrmBroker",
+    "ALT_CLUSTERS": {
+        # Only the default cluster runs the scheduler (DESIGN.md §3).
+        cluster: {"scheduler": False}
+        for cluster in set(QUEUE_ROUTES.values()) - {DEFAULT_CLUSTER}
+    },
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 0.5
+
+# --- storage and static files ----------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = BASE_DIR / "media"
+S3_BUCKET = env_str("S3_BUCKET")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    },
+}
+# Tests and a fresh checkout run without collectstatic; fall back to unhashed names.
+WHITENOISE_MANIFEST_STRICT = False
+if S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "region_name": env_str("AWS_REGION", "us-east-1"),
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "access_key": env_secret("AWS_ACCESS_KEY_ID"),
+            "secret_key": env_secret("AWS_SECRET_ACCESS_KEY"),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_expire": 300,
+        },
+    }
+
+# --- API -------------------------------------------------------------------------------
+
+ENABLE_RATE_LIMITING = env_bool("ENABLE_RATE_LIMITING", True)
+RATE_LIMIT_USER = env_rate("RATE_LIMIT_USER", "60/minute")
+RATE_LIMIT_TENANT = env_rate("RATE_LIMIT_TENANT", "600/minute")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "otto.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "otto.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": (
+        ["rest_framework.throttling.UserRateThrottle"] if ENABLE_RATE_LIMITING else []
+    ),
+    "DEFAULT_THROTTLE_RATES": {"user": RATE_LIMIT_USER, "tenant": RATE_LIMIT_TENANT},
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Otto API",
+    "DESCRIPTION": "Calls, leads, appointments and follow-ups for home-services teams.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI served from our own static files: no CDN at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# --- security --------------------------------------------------------------------------
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = False  # TLS ends at the platform's edge; health checks speak HTTP
+SESSION_COOKIE_SECURE = not DEVELOPMENT
+CSRF_COOKIE_SECURE = not DEVELOPMENT
+SECURE_HSTS_SECONDS = 0 if DEVELOPMENT else 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEVELOPMENT
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "otto.errors.csrf_failure"
+SILENCED_SYSTEM_CHECKS = [
+    # The platform terminates TLS and redirects; see SECURE_SSL_REDIRECT above.
+    "security.W008",
+    # HSTS preload binds the whole domain for months and cannot be undone quickly: the
+    # domain's owner opts in at the edge, not this app.
+    "security.W021",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- observability ---------------------------------------------------------------------
+
+LOG_LEVEL = env_choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "INFO")
+OBS_REDACT_PII = env_bool("OBS_REDACT_PII", True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "otto.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "otto.logging.OttoJsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "redact_pii": OBS_REDACT_PII,
+        }
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        # Replace Django's own console handler so each line is written once, as JSON.
+        "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "django-q": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        # Django already reports unhandled request errors through its own logger.
+        "django.request": {"level": "ERROR"},
+    },
+}
+
+SENTRY_DSN = env_secret("SENTRY_DSN")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, maximum=1.0)
+
+if SENTRY_DSN:
+    from otto.observability import init_sentry
+
+    init_sentry(SENTRY_DSN, ENVIRONMENT, SENTRY_TRACES_SAMPLE_RATE)

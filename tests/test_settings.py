@@ -1,0 +1,148 @@
+"""Settings come from the environment, and a bad value stops the process at start-up."""
+
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from otto import env
+from tests.conftest import ROOT
+
+PRINT_SETTINGS = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], "
+    "'cache': s.CACHES['default']['BACKEND'], "
+    "'cache_location': str(s.CACHES['default']['LOCATION']), "
+    "'broker': s.Q_CLUSTER['broker_class'], 'debug': s.DEBUG, 'routes': s.QUEUE_ROUTES, "
+    "'alt': s.Q_CLUSTER['ALT_CLUSTERS'], 'throttle': s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']}))"
+)
+
+
+def start_django(**overrides: str) -> subprocess.CompletedProcess:
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "otto.settings",
+        "ENVIRONMENT": "development",
+        **overrides,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", PRINT_SETTINGS],
+        cwd=ROOT,
+        env={key: value for key, value in environment.items() if value is not None},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RATE_LIMIT_USER", "abc"),
+        ("RATE_LIMIT_TENANT", "10 per minute"),
+        ("ENVIRONMENT", "qa"),
+        ("ENABLE_RATE_LIMITING", "maybe"),
+        ("Q_WORKERS", "zero"),
+        ("Q_ROUTES", "transcription=asr"),
+        ("SENTRY_TRACES_SAMPLE_RATE", "2"),
+        ("LOG_LEVEL", "LOUD"),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+    ],
+)
+def test_a_bad_value_fails_at_start_up_naming_the_variable(variable, value):
+    result = start_django(**{variable: value})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = start_django(ENVIRONMENT="production")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_a_secret_is_not_echoed_in_the_error():
+    result = start_django(SECRET_KEY="s3cr3t value")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    assert "s3cr3t" not in result.stderr
+
+
+def test_without_database_or_redis_it_runs_on_the_embedded_default():
+    result = start_django()
+
+    assert result.returncode == 0, result.stderr
+    assert '"engine": "django.db.backends.sqlite3"' in result.stdout
+    assert '"cache": "django.core.cache.backends.filebased.FileBasedCache"' in result.stdout
+    assert '"broker": "otto.brokers.OrmBroker"' in result.stdout
+    assert '"debug": true' in result.stdout
+
+
+def test_with_postgres_and_redis_the_cache_uses_the_next_redis_database():
+    result = start_django(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+        RATE_LIMIT_USER="5/second",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert '"engine": "django.db.backends.postgresql"' in result.stdout
+    assert '"broker": "otto.brokers.RedisBroker"' in result.stdout
+    assert '"cache_location": "redis://127.0.0.1:6379/4"' in result.stdout
+    assert '"user": "5/second"' in result.stdout
+
+
+def test_q_routes_gives_routed_queues_their_own_cluster_without_a_scheduler():
+    result = start_django(Q_ROUTES="asr=asr,analysis=heavy,uwc=heavy")
+
+    assert result.returncode == 0, result.stderr
+    assert '"asr": "asr", "analysis": "heavy"' in result.stdout
+    assert '"default": "default"' in result.stdout
+    assert '"asr": {"scheduler": false}' in result.stdout
+    assert '"heavy": {"scheduler": false}' in result.stdout
+
+
+def test_debug_is_off_outside_development():
+    result = start_django(ENVIRONMENT="staging", SECRET_KEY="x" * 50)
+
+    assert result.returncode == 0, result.stderr
+    assert '"debug": false' in result.stdout
+
+
+class TestEnvHelpers:
+    def test_bool(self, monkeypatch):
+        monkeypatch.setenv("FLAG", "Yes")
+        assert env.env_bool("FLAG") is True
+        monkeypatch.setenv("FLAG", "off")
+        assert env.env_bool("FLAG", True) is False
+        monkeypatch.delenv("FLAG")
+        assert env.env_bool("FLAG", True) is True
+
+    def test_int_with_minimum(self, monkeypatch):
+        monkeypatch.setenv("COUNT", "0")
+        with pytest.raises(ImproperlyConfigured, match="COUNT"):
+            env.env_int("COUNT", 1, minimum=1)
+
+    def test_list_drops_blanks(self, monkeypatch):
+        monkeypatch.setenv("ORIGINS", " https://a.example , ,https://b.example")
+        assert env.env_list("ORIGINS") == ["https://a.example", "https://b.example"]
+
+    def test_mapping_rejects_a_repeated_key(self, monkeypatch):
+        monkeypatch.setenv("ROUTES", "asr=a,asr=b")
+        with pytest.raises(ImproperlyConfigured, match="repeats"):
+            env.env_mapping("ROUTES")
+
+    def test_mapping_rejects_a_pair_without_a_value(self, monkeypatch):
+        monkeypatch.setenv("ROUTES", "asr=")
+        with pytest.raises(ImproperlyConfigured, match="key=value"):
+            env.env_mapping("ROUTES")
+
+    @pytest.mark.parametrize("rate", ["60/minute", "1/s", "1000/day"])
+    def test_rate_accepts_drf_rates(self, monkeypatch, rate):
+        monkeypatch.setenv("RATE", rate)
+        assert env.env_rate("RATE", "1/minute") == rate
