@@ -1,0 +1,67 @@
+# Otto. `make run` starts the whole system on its embedded default; `make test` runs the
+# tests against PostgreSQL and Redis on 127.0.0.1.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The first Python >= 3.12 found: on PATH by name, then under pyenv.
+PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
+	$$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; \
+	  then command -v $$c; break; fi; done)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
+
+.PHONY: help install run test lint format clean
+
+help:
+	@echo "make run    - set up and start web + worker on SQLite (http://127.0.0.1:$(PORT))"
+	@echo "make test   - run the test suite against PostgreSQL and Redis"
+	@echo "make lint   - ruff, makemigrations --check, manage.py check"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Otto needs Python >= 3.12; none found on PATH or under pyenv." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: export ENVIRONMENT ?= development
+run: install
+	@mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py setup_demo
+	@echo
+	@echo "  Otto is starting on http://127.0.0.1:$(PORT)"
+	@echo "    admin     http://127.0.0.1:$(PORT)/admin/   (login printed above)"
+	@echo "    API docs  http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "    health    http://127.0.0.1:$(PORT)/health/ready  and  /health/workers"
+	@echo
+	PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
+
+test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
+test: export REDIS_URL ?= $(TEST_REDIS_URL)
+test: install
+	$(BIN)/pytest
+
+lint: export ENVIRONMENT ?= development
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py check
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var media staticfiles
