@@ -3,11 +3,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# The first Python >= 3.12 found: on PATH by name, then under pyenv.
-PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
-	$$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+# The oldest Python >= 3.12 found (the version CI runs): on PATH by name, then under pyenv.
+ifndef PYTHON
+PYTHON := $(shell for c in python3.12 python3.13 python3.14 python3 \
+	$$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V); do \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; \
 	  then command -v $$c; break; fi; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
