@@ -78,3 +78,16 @@ def check_redis(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_sandbox(app_configs=None, **kwargs):
+    if _production() and settings.SANDBOX:
+        return [
+            Error(
+                "SANDBOX is on in production: every provider points at the local simulator.",
+                hint="Unset SANDBOX and SANDBOX_URL.",
+                id="otto.E005",
+            )
+        ]
+    return []

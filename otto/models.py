@@ -1,13 +1,39 @@
+import datetime
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models import Q
 
+from otto.crypto import EncryptedSecretField
 from otto.queues import Queue
+
+
+def default_business_hours() -> dict[str, list[str]]:
+    weekday = ["08:00", "18:00"]
+    return {day: weekday for day in ("mon", "tue", "wed", "thu", "fri")} | {
+        "sat": ["09:00", "13:00"]
+    }
+
+
+def default_recovery_nudges() -> list[int]:
+    return [2, 10, 24]
 
 
 class User(AbstractUser):
     """A person who signs in: Clerk users through the API, staff through the admin."""
 
+    clerk_user_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     name = models.CharField(max_length=200, blank=True)
+
+
+class Transcriber(models.TextChoices):
+    DEEPGRAM = "deepgram", "Deepgram"
+    SHUNYA = "shunya", "Shunya"
+
+
+class Analyzer(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    SHUNYA = "shunya", "Shunya"
 
 
 class Company(models.Model):
@@ -15,8 +41,27 @@ class Company(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
+    clerk_org_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    is_active = models.BooleanField(default=True)
     timezone = models.CharField(max_length=64, default="America/New_York")
+    quiet_hours_start = models.TimeField(default=datetime.time(8, 0))
+    quiet_hours_end = models.TimeField(default=datetime.time(21, 0))
+    business_hours = models.JSONField(default=default_business_hours, blank=True)
+    transcriber = models.CharField(
+        max_length=16, choices=Transcriber.choices, default=Transcriber.DEEPGRAM
+    )
+    analyzer = models.CharField(max_length=16, choices=Analyzer.choices, default=Analyzer.OPENAI)
+    # Missed-call recovery: text back at once, nudge after these hours, escalate after that.
+    recovery_enabled = models.BooleanField(default=True)
+    recovery_nudge_hours = models.JSONField(default=default_recovery_nudges, blank=True)
+    recovery_escalate_hours = models.PositiveSmallIntegerField(default=48)
+    callrail_account_id = models.CharField(max_length=64, blank=True)
+    callrail_company_ids = models.JSONField(default=list, blank=True)
+    callrail_api_key = EncryptedSecretField(null=True, blank=True)
+    callrail_signing_key = EncryptedSecretField(null=True, blank=True)
+    twilio_number = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "companies"
@@ -24,6 +69,121 @@ class Company(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PhoneNumber(models.Model):
+    """A tracking or sending number. Unique across tenants: webhooks resolve tenants by it."""
+
+    class Kind(models.TextChoices):
+        TRACKING = "tracking", "CallRail tracking number"
+        SENDING = "sending", "Twilio sending number"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="phone_numbers")
+    number = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        indexes = [models.Index(fields=["company", "kind"], name="otto_phone_company_kind_idx")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Role(models.TextChoices):
+    MANAGER = "manager", "Manager"
+    CSR = "csr", "CSR"
+    SALES_REP = "sales_rep", "Sales rep"
+
+
+class Membership(models.Model):
+    """A user's role in a company. A revoked one is kept, so a still-valid token is refused."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    clerk_membership_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "company"], name="otto_membership_user_company_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["company", "role"],
+                name="otto_membership_active_idx",
+                condition=Q(revoked_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.company} ({self.role})"
+
+
+class Contact(models.Model):
+    """A customer of a company, known by phone number (E.164, unique per company)."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="contacts")
+    phone = models.CharField(max_length=20)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=50, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "phone"], name="otto_contact_company_phone_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["company", "-created_at"], name="otto_contact_created_idx"),
+            models.Index(fields=["company", "name"], name="otto_contact_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.phone
+
+
+class IdempotencyKey(models.Model):
+    """The stored outcome of a POST sent with an ``Idempotency-Key``, per company."""
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "key"], name="otto_idempotency_company_key_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="otto_idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"
 
 
 class QueueHeartbeat(models.Model):

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -254,11 +255,100 @@ if S3_BUCKET:
         },
     }
 
+# --- providers -------------------------------------------------------------------------
+
+# Base URLs are what each official SDK expects (DESIGN.md §5). With SANDBOX on, every one
+# points at the local provider sandbox, and unset credentials get the sandbox's values.
+CALLRAIL_BASE_URL = env_str("CALLRAIL_BASE_URL", "https://api.callrail.com/v3").rstrip("/")
+CALLRAIL_API_KEY = env_secret("CALLRAIL_API_KEY")
+CALLRAIL_ACCOUNT_ID = env_str("CALLRAIL_ACCOUNT_ID")
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+DEEPGRAM_API_BASE_URL = env_str("DEEPGRAM_API_BASE_URL", "https://api.deepgram.com").rstrip("/")
+DEEPGRAM_API_KEY = env_secret("DEEPGRAM_API_KEY")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
+OPENAI_API_KEYS = env_list("OPENAI_API_KEYS") or [
+    key for key in [env_secret("OPENAI_API_KEY")] if key
+]
+OPENAI_KEY_ROTATION_STRATEGY = env_choice(
+    "OPENAI_KEY_ROTATION_STRATEGY", ("round_robin", "random", "least_used"), "round_robin"
+)
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4.1-mini")
+UWC_BASE_URL = env_str("UWC_BASE_URL").rstrip("/")
+UWC_STAGING_BASE_URL = env_str("UWC_STAGING_BASE_URL").rstrip("/")
+USE_UWC_STAGING = env_bool("USE_UWC_STAGING", False)
+UWC_API_KEY = env_secret("UWC_API_KEY")
+UWC_JWT_SECRET = env_secret("UWC_JWT_SECRET")
+UWC_HMAC_SECRET = env_secret("UWC_HMAC_SECRET")
+UWC_VERSION = env_str("UWC_VERSION", "v1")
+BLAND_BASE_URL = env_str("BLAND_BASE_URL", "https://api.bland.ai").rstrip("/")
+BLAND_API_KEY = env_secret("BLAND_API_KEY")
+BLAND_WEBHOOK_SECRET = env_secret("BLAND_WEBHOOK_SECRET")
+GOOGLE_MAPS_BASE_URL = env_str("GOOGLE_MAPS_BASE_URL", "https://maps.googleapis.com").rstrip("/")
+GOOGLE_MAPS_API_KEY = env_secret("GOOGLE_MAPS_API_KEY")
+CLERK_ISSUER = env_str("CLERK_ISSUER").rstrip("/")
+CLERK_FRONTEND_ORIGIN = env_str("CLERK_FRONTEND_ORIGIN")
+CLERK_API_URL = env_str("CLERK_API_URL", "https://api.clerk.com/v1").rstrip("/")
+CLERK_SECRET_KEY = env_secret("CLERK_SECRET_KEY")
+CLERK_WEBHOOK_SECRET = env_secret("CLERK_WEBHOOK_SECRET")
+
+# Seconds. Every provider call has an explicit timeout; tests shorten them.
+PROVIDER_TIMEOUTS = {
+    "callrail": 20.0,
+    "twilio": 15.0,
+    "deepgram": 300.0,
+    "openai": 120.0,
+    "shunya": 30.0,
+    "bland": 30.0,
+    "google_maps": 10.0,
+    "clerk": 5.0,
+}
+
+SANDBOX_URL = env_str("SANDBOX_URL").rstrip("/")
+SANDBOX = env_bool("SANDBOX", False) or bool(SANDBOX_URL)
+if SANDBOX:
+    from integrations.sandbox.config import DEFAULT_URL, sandbox_settings
+
+    SANDBOX_URL = SANDBOX_URL or DEFAULT_URL
+    for _name, _value in sandbox_settings(SANDBOX_URL).items():
+        # Base URLs always follow the sandbox; credentials only fill in what is unset.
+        if _name.endswith(("_URL", "_ISSUER")) or not globals().get(_name):
+            globals()[_name] = _value
+
+# At-rest encryption of tenant secrets (MultiFernet): comma-separated Fernet keys, newest
+# first, so a key can be rotated without re-encrypting everything at once.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY")
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEVELOPMENT:
+        raise ImproperlyConfigured(
+            f"FIELD_ENCRYPTION_KEY must be set when ENVIRONMENT={ENVIRONMENT}."
+        )
+    # Development only: a key derived from the (placeholder) SECRET_KEY.
+    import base64
+    import hashlib
+
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    ]
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must list Fernet keys (see docs/env.md)."
+        ) from None
+
+# Region assumed for phone numbers written without a country code.
+DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
+
 # --- API -------------------------------------------------------------------------------
 
 ENABLE_RATE_LIMITING = env_bool("ENABLE_RATE_LIMITING", True)
 RATE_LIMIT_USER = env_rate("RATE_LIMIT_USER", "60/minute")
 RATE_LIMIT_TENANT = env_rate("RATE_LIMIT_TENANT", "600/minute")
+IDEMPOTENCY_TTL_DAYS = env_int("IDEMPOTENCY_TTL_DAYS", 90, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

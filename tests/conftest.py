@@ -9,6 +9,8 @@ import pytest
 import redis
 from django.conf import settings
 
+from integrations.sandbox.config import sandbox_settings
+from integrations.sandbox.server import Sandbox
 from otto.queues import reset_brokers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,3 +132,25 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2):
             return result
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server():
+    server = Sandbox(app_url="http://testserver").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(_sandbox_server, settings):
+    """The provider sandbox (one per test session, reset per test) with every base URL
+    and credential pointed at it, and provider timeouts short enough to test."""
+    _sandbox_server.reset()
+    _sandbox_server.outbound = None
+    for name, value in sandbox_settings(_sandbox_server.url).items():
+        setattr(settings, name, value)
+    settings.SANDBOX = True
+    settings.SANDBOX_URL = _sandbox_server.url
+    settings.PROVIDER_TIMEOUTS = dict.fromkeys(settings.PROVIDER_TIMEOUTS, 2.0)
+    yield _sandbox_server
+    _sandbox_server.reset()

@@ -13,6 +13,7 @@ SAFE_PRODUCTION = {
     "ALLOWED_ORIGINS": ["https://app.example.com"],
     "USING_SQLITE": False,
     "REDIS_URL": "redis://redis.internal:6379/0",
+    "SANDBOX": False,
 }
 
 
@@ -38,6 +39,7 @@ def test_a_safe_production_configuration_passes():
         ({"ALLOWED_ORIGINS": ["http://app.example.com"]}, "otto.E002"),
         ({"USING_SQLITE": True}, "otto.E003"),
         ({"REDIS_URL": ""}, "otto.E004"),
+        ({"SANDBOX": True}, "otto.E005"),
     ],
 )
 def test_an_unsafe_production_setting_fails_the_deploy_check(overrides, check_id):

@@ -15,7 +15,9 @@ PRINT_SETTINGS = (
     "'cache': s.CACHES['default']['BACKEND'], "
     "'cache_location': str(s.CACHES['default']['LOCATION']), "
     "'broker': s.Q_CLUSTER['broker_class'], 'debug': s.DEBUG, 'routes': s.QUEUE_ROUTES, "
-    "'alt': s.Q_CLUSTER['ALT_CLUSTERS'], 'throttle': s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']}))"
+    "'alt': s.Q_CLUSTER['ALT_CLUSTERS'], 'throttle': s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'], "
+    "'openai': s.OPENAI_BASE_URL, 'twilio_token': s.TWILIO_AUTH_TOKEN, "
+    "'bland_secret': s.BLAND_WEBHOOK_SECRET}))"
 )
 
 
@@ -65,6 +67,35 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "SECRET_KEY must be set" in result.stderr
 
 
+KEY = "Qm1TZ3N3c0VqT2RnbW5aV2lQdE1kYnRhUHBZc3dSTk0="
+
+
+def test_production_refuses_to_start_without_an_encryption_key():
+    result = start_django(ENVIRONMENT="production", SECRET_KEY="x" * 50)
+
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY must be set" in result.stderr
+
+
+def test_an_invalid_encryption_key_fails_without_echoing_it():
+    result = start_django(FIELD_ENCRYPTION_KEY="not-a-fernet-key")
+
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY" in result.stderr
+    assert "not-a-fernet-key" not in result.stderr
+
+
+def test_sandbox_points_every_provider_at_it_and_fills_unset_credentials():
+    result = start_django(
+        SANDBOX="1", TWILIO_AUTH_TOKEN="mine", OPENAI_BASE_URL="https://api.openai.com/v1"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert '"openai": "http://127.0.0.1:8001/v1"' in result.stdout
+    assert '"twilio_token": "mine"' in result.stdout
+    assert '"bland_secret": "sandbox-bland-webhook-secret"' in result.stdout
+
+
 def test_a_secret_is_not_echoed_in_the_error():
     result = start_django(SECRET_KEY="s3cr3t value")
 
@@ -108,7 +139,7 @@ def test_q_routes_gives_routed_queues_their_own_cluster_without_a_scheduler():
 
 
 def test_debug_is_off_outside_development():
-    result = start_django(ENVIRONMENT="staging", SECRET_KEY="x" * 50)
+    result = start_django(ENVIRONMENT="staging", SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEY=KEY)
 
     assert result.returncode == 0, result.stderr
     assert '"debug": false' in result.stdout

@@ -1,0 +1,52 @@
+from django.db import models
+
+from otto.models import Company
+
+
+class Provider(models.TextChoices):
+    CALLRAIL = "callrail", "CallRail"
+    TWILIO = "twilio", "Twilio"
+    CLERK = "clerk", "Clerk"
+    SHUNYA = "shunya", "Shunya"
+    BLAND = "bland", "Bland"
+
+
+class WebhookEvent(models.Model):
+    """One webhook delivery as received, stored before it is acknowledged (the inbox)."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        DUPLICATE = "duplicate", "Duplicate"
+        UNMATCHED = "unmatched", "Unmatched tenant"
+        FAILED = "failed", "Failed"
+        IGNORED = "ignored", "Ignored"
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    company = models.ForeignKey(
+        Company, on_delete=models.CASCADE, null=True, blank=True, related_name="webhook_events"
+    )
+    dedupe_key = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "dedupe_key"], name="intg_webhook_provider_dedupe_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="intg_webhook_status_idx"),
+            models.Index(fields=["company", "-received_at"], name="intg_webhook_company_idx"),
+            models.Index(fields=["provider", "-received_at"], name="intg_webhook_provider_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type or '?'} {self.dedupe_key}"
