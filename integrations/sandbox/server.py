@@ -195,8 +195,13 @@ class Sandbox:
                 status = 0
         with self.lock:
             self.deliveries.append(
-                {"url": url, "headers": headers, "body": body.decode(errors="replace"),
-                 "status": status, "at": time.time()}
+                {
+                    "url": url,
+                    "headers": headers,
+                    "body": body.decode(errors="replace"),
+                    "status": status,
+                    "at": time.time(),
+                }
             )
         return status
 

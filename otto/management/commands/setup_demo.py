@@ -4,10 +4,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from otto.models import Company
+from otto.models import Company, PhoneNumber
 from otto.schedules import sync
 
 PASSWORD_FILE = settings.VAR_DIR / "demo-admin-password"
+DEMO_SLUG = "demo"
+DEMO_ORG = "org_demo"
+DEMO_CALLRAIL_COMPANY = "COM0000demo"
+DEMO_TRACKING_NUMBER = "+15555550100"
 
 
 class Command(BaseCommand):
@@ -20,13 +24,40 @@ class Command(BaseCommand):
         if settings.ENVIRONMENT == "production":
             raise CommandError("setup_demo refuses to run with ENVIRONMENT=production.")
         company, created = Company.objects.get_or_create(
-            slug="acme-hvac", defaults={"name": "Acme HVAC (demo)"}
+            slug=DEMO_SLUG, defaults={"name": "Acme HVAC (demo)", "clerk_org_id": DEMO_ORG}
         )
-        self.stdout.write(f"demo company: {company.name} ({'created' if created else 'exists'})")
+        self._configure_providers(company)
+        self.stdout.write(
+            f"demo company: {company.name}, slug {company.slug}, Clerk org {company.clerk_org_id} "
+            f"({'created' if created else 'exists'})"
+        )
 
         password = self._password(username)
         self.stdout.write(f"admin login: {username} / {password}")
         sync()
+
+    def _configure_providers(self, company: Company) -> None:
+        """CallRail and Twilio settings that the sandbox's demo traffic matches."""
+        if not company.callrail_account_id:
+            company.callrail_account_id = settings.CALLRAIL_ACCOUNT_ID or "ACC0000sandbox"
+        if not company.callrail_company_ids:
+            company.callrail_company_ids = [DEMO_CALLRAIL_COMPANY]
+        if not company.callrail_signing_key:
+            company.callrail_signing_key = secrets.token_hex(16)
+        if not company.callrail_api_key and settings.CALLRAIL_API_KEY:
+            company.callrail_api_key = settings.CALLRAIL_API_KEY
+        if not company.twilio_number and settings.TWILIO_FROM_NUMBER:
+            company.twilio_number = settings.TWILIO_FROM_NUMBER
+        company.save()
+        PhoneNumber.objects.get_or_create(
+            number=DEMO_TRACKING_NUMBER,
+            defaults={"company": company, "kind": PhoneNumber.Kind.TRACKING},
+        )
+        if company.twilio_number:
+            PhoneNumber.objects.get_or_create(
+                number=company.twilio_number,
+                defaults={"company": company, "kind": PhoneNumber.Kind.SENDING},
+            )
 
     def _password(self, username: str) -> str:
         """A random password, made once and kept in var/ so later runs can print it."""

@@ -1,0 +1,3 @@
+"""Webhook endpoints (no JWT; each verifies its provider's signature)."""
+
+urlpatterns: list = []
