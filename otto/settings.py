@@ -40,7 +40,7 @@ SECRET_KEY = env_secret("SECRET_KEY", DEV_SECRET_KEY if DEVELOPMENT else None)
 if not SECRET_KEY:
     raise ImproperlyConfigured(f"SECRET_KEY must be set when ENVIRONMENT={ENVIRONMENT}.")
 
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8080").rstrip("/")
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS",
     ["*"] if DEVELOPMENT else [urlsplit(PUBLIC_BASE_URL).hostname or "localhost"],
