@@ -91,3 +91,29 @@ def check_sandbox(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+# A provider that is configured will call its webhook; without the secret every delivery
+# would be refused (or, worse, someone would be tempted to skip verification).
+WEBHOOK_SECRETS = {
+    # provider switched on by ... : the secret its webhook is verified with
+    "CLERK_ISSUER": "CLERK_WEBHOOK_SECRET",
+    "TWILIO_ACCOUNT_SID": "TWILIO_AUTH_TOKEN",
+    "UWC_BASE_URL": "UWC_HMAC_SECRET",
+    "BLAND_API_KEY": "BLAND_WEBHOOK_SECRET",
+}
+
+
+@register(Tags.security, deploy=True)
+def check_webhook_secrets(app_configs=None, **kwargs):
+    if not _production():
+        return []
+    return [
+        Error(
+            f"{enabled} is set but {secret} is not: that provider's webhooks cannot be verified.",
+            hint=f"Set {secret}, or unset {enabled} if the provider is not used.",
+            id="otto.E006",
+        )
+        for enabled, secret in WEBHOOK_SECRETS.items()
+        if getattr(settings, enabled) and _placeholder(getattr(settings, secret))
+    ]

@@ -14,6 +14,10 @@ SAFE_PRODUCTION = {
     "USING_SQLITE": False,
     "REDIS_URL": "redis://redis.internal:6379/0",
     "SANDBOX": False,
+    "CLERK_ISSUER": "",
+    "TWILIO_ACCOUNT_SID": "",
+    "UWC_BASE_URL": "",
+    "BLAND_API_KEY": "",
 }
 
 
@@ -40,10 +44,23 @@ def test_a_safe_production_configuration_passes():
         ({"USING_SQLITE": True}, "otto.E003"),
         ({"REDIS_URL": ""}, "otto.E004"),
         ({"SANDBOX": True}, "otto.E005"),
+        ({"CLERK_ISSUER": "https://clerk.example.com", "CLERK_WEBHOOK_SECRET": None}, "otto.E006"),
+        ({"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": ""}, "otto.E006"),
+        ({"UWC_BASE_URL": "https://uwc.example.com", "UWC_HMAC_SECRET": None}, "otto.E006"),
+        ({"BLAND_API_KEY": "key", "BLAND_WEBHOOK_SECRET": None}, "otto.E006"),
     ],
 )
 def test_an_unsafe_production_setting_fails_the_deploy_check(overrides, check_id):
     assert check_id in deploy_check_ids(**overrides)
+
+
+def test_a_configured_provider_with_its_webhook_secret_passes():
+    assert (
+        deploy_check_ids(
+            CLERK_ISSUER="https://clerk.example.com", CLERK_WEBHOOK_SECRET="whsec_Zm9vYmFyYmF6"
+        )
+        == set()
+    )
 
 
 def test_development_may_run_on_sqlite_without_redis():
