@@ -122,6 +122,7 @@ else:
     # The embedded default serves web, worker and sandbox from one file. Several processes
     # can share SQLite only with WAL, IMMEDIATE transactions and a busy timeout; without
     # them concurrent writes fail with "database is locked".
+    VAR_DIR.mkdir(exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
