@@ -12,7 +12,11 @@ PYTHON := $(shell for c in python3.12 python3.13 python3.14 python3 \
 endif
 VENV := .venv
 BIN := $(VENV)/bin
-PORT ?= 8000
+PORT ?= 8080
+SANDBOX_PORT ?= 8001
+
+# What `make run` exports, for commands run beside it.
+DEV_ENV = ENVIRONMENT=development SANDBOX=1 SANDBOX_URL=http://127.0.0.1:$(SANDBOX_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT)
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
@@ -20,7 +24,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 .PHONY: help install run test lint format clean
 
 help:
-	@echo "make run    - set up and start web + worker on SQLite (http://127.0.0.1:$(PORT))"
+	@echo "make run    - set up and start web + worker + provider sandbox on SQLite (port $(PORT))"
 	@echo "make test   - run the test suite against PostgreSQL and Redis"
 	@echo "make lint   - ruff, makemigrations --check, manage.py check"
 
@@ -36,6 +40,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 run: export ENVIRONMENT ?= development
+run: export SANDBOX ?= 1
+run: export SANDBOX_URL ?= http://127.0.0.1:$(SANDBOX_PORT)
+run: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
@@ -46,6 +53,12 @@ run: install
 	@echo "    admin     http://127.0.0.1:$(PORT)/admin/   (login printed above)"
 	@echo "    API docs  http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "    health    http://127.0.0.1:$(PORT)/health/ready  and  /health/workers"
+	@echo "    sandbox   $$SANDBOX_URL  (simulated providers; see docs/sandbox.md)"
+	@echo
+	@echo "  In another terminal (the same environment as the running app):"
+	@echo "    $(DEV_ENV) $(BIN)/python manage.py sandbox_calls --company demo --count 5"
+	@echo "    $(DEV_ENV) $(BIN)/python manage.py sandbox_sms --company demo --from +13035550142 --body 'Yes, Tuesday works'"
+	@echo "    $(DEV_ENV) $(BIN)/python manage.py sandbox_token --company demo --role manager"
 	@echo
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
 

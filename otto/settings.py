@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "appointments",
     "messaging",
     "integrations",
+    # Its management commands (sandbox, sandbox_calls, sandbox_sms, sandbox_token) are
+    # dev and test tools; nothing in production imports the sandbox.
+    "integrations.sandbox",
 ]
 
 MIDDLEWARE = [

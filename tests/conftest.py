@@ -145,8 +145,11 @@ def _sandbox_server():
 def sandbox(_sandbox_server, settings):
     """The provider sandbox (one per test session, reset per test) with every base URL
     and credential pointed at it, and provider timeouts short enough to test."""
+    from integrations.openai.keys import reset_keyrings
+
     _sandbox_server.reset()
     _sandbox_server.outbound = None
+    reset_keyrings()  # key health is per process; a test's revoked key must not leak
     for name, value in sandbox_settings(_sandbox_server.url).items():
         setattr(settings, name, value)
     settings.SANDBOX = True
@@ -154,3 +157,141 @@ def sandbox(_sandbox_server, settings):
     settings.PROVIDER_TIMEOUTS = dict.fromkeys(settings.PROVIDER_TIMEOUTS, 2.0)
     yield _sandbox_server
     _sandbox_server.reset()
+    reset_keyrings()
+
+
+# --- the cast: two tenants, their people, and tokens from the sandbox's Clerk issuer ------
+
+CLERK_ROLE_FOR = {"manager": "admin", "csr": "csr", "sales_rep": "rep"}
+
+
+class ClerkIssuer:
+    """Mints session tokens with the sandbox's Clerk-style issuer (real RS256, real JWKS)."""
+
+    def __init__(self, server: Sandbox) -> None:
+        self.server = server
+
+    def token(
+        self,
+        *,
+        sub: str = "user_test",
+        org_id: str | None = None,
+        org_role: str | None = None,
+        version: str = "v2",
+        lifetime: int = 300,
+        **extra,
+    ) -> str:
+        import httpx
+
+        spec = {
+            "sub": sub,
+            "org_id": org_id,
+            "org_role": org_role,
+            "version": version,
+            "lifetime": lifetime,
+            **extra,
+        }
+        response = httpx.post(f"{self.server.url}/clerk/tokens", json=spec, timeout=5)
+        assert response.status_code == 201, response.text
+        return response.json()["token"]
+
+    def rotate(self) -> str:
+        import httpx
+
+        return httpx.post(f"{self.server.url}/_sandbox/clerk/rotate", timeout=5).json()["kid"]
+
+    def jwks(self) -> dict:
+        import httpx
+
+        return httpx.get(f"{self.server.url}/clerk/.well-known/jwks.json", timeout=5).json()
+
+    @staticmethod
+    def client(token: str):
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+
+@pytest.fixture
+def clerk(sandbox) -> ClerkIssuer:
+    """The sandbox's Clerk issuer, with the app's JWKS cache cold at the start."""
+    from integrations.clerk.client import reset_clients
+
+    reset_clients()
+    yield ClerkIssuer(sandbox)
+    reset_clients()
+
+
+class Member:
+    """One of the cast: a membership plus ways to call the API as that person."""
+
+    def __init__(self, membership, issuer: ClerkIssuer) -> None:
+        self.membership = membership
+        self.issuer = issuer
+
+    user = property(lambda self: self.membership.user)
+    company = property(lambda self: self.membership.company)
+    role = property(lambda self: self.membership.role)
+
+    def token(self, **extra) -> str:
+        return self.issuer.token(
+            sub=self.user.clerk_user_id,
+            org_id=self.company.clerk_org_id,
+            org_role=CLERK_ROLE_FOR[self.role],
+            **extra,
+        )
+
+    def client(self, **extra):
+        return self.issuer.client(self.token(**extra))
+
+
+def make_company(name: str, slug: str):
+    from otto.models import Company
+
+    return Company.objects.create(name=name, slug=slug, clerk_org_id=f"org_{slug}")
+
+
+def make_member(company, role: str, issuer: ClerkIssuer) -> Member:
+    from otto.models import Membership, User
+
+    clerk_user_id = f"user_{company.slug}_{role}"
+    user = User.objects.create(
+        username=clerk_user_id,
+        clerk_user_id=clerk_user_id,
+        email=f"{role}@{company.slug}.example.com",
+        name=f"{company.name} {role}",
+    )
+    return Member(Membership.objects.create(user=user, company=company, role=role), issuer)
+
+
+@pytest.fixture
+def acme(db):
+    return make_company("Acme Heating", "acme")
+
+
+@pytest.fixture
+def globex(db):
+    return make_company("Globex Plumbing", "globex")
+
+
+@pytest.fixture
+def acme_manager(acme, clerk) -> Member:
+    return make_member(acme, "manager", clerk)
+
+
+@pytest.fixture
+def acme_csr(acme, clerk) -> Member:
+    return make_member(acme, "csr", clerk)
+
+
+@pytest.fixture
+def acme_rep(acme, clerk) -> Member:
+    return make_member(acme, "sales_rep", clerk)
+
+
+@pytest.fixture
+def globex_manager(globex, clerk) -> Member:
+    """The outsider: a manager of another tenant."""
+    return make_member(globex, "manager", clerk)

@@ -20,7 +20,7 @@ CREDENTIALS = {
     "DEEPGRAM_API_KEY": "sandbox-deepgram-key",
     "OPENAI_API_KEYS": ["sk-sandbox-key-1", "sk-sandbox-key-2"],
     "UWC_API_KEY": "sandbox-uwc-api-key",
-    "UWC_JWT_SECRET": "sandbox-uwc-jwt-secret",
+    "UWC_JWT_SECRET": "sandbox-uwc-jwt-secret-0123456789abcdef",
     "UWC_HMAC_SECRET": "sandbox-uwc-hmac-secret",
     "BLAND_API_KEY": "sandbox-bland-api-key",
     "BLAND_WEBHOOK_SECRET": "sandbox-bland-webhook-secret",
