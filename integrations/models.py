@@ -16,6 +16,8 @@ class WebhookEvent(models.Model):
 
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
+        # Claimed by a worker (compare-and-set from RECEIVED); see integrations.services.
+        PROCESSING = "processing", "Processing"
         PROCESSED = "processed", "Processed"
         DUPLICATE = "duplicate", "Duplicate"
         UNMATCHED = "unmatched", "Unmatched tenant"
@@ -33,6 +35,9 @@ class WebhookEvent(models.Model):
     body = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker last claimed it: a PROCESSING event older than the deadline lost its
+    # worker (Redis delivery is at-most-once) and is re-queued by the reaper.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -50,3 +55,19 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type or '?'} {self.dedupe_key}"
+
+
+class ClerkObjectVersion(models.Model):
+    """The newest Clerk state applied to one Clerk object, so an older event never wins.
+
+    Svix retries and replays deliver events out of order; each handler locks this row and
+    applies an event only when its timestamp is not older than the one recorded here.
+    """
+
+    clerk_id = models.CharField(max_length=64, primary_key=True)
+    # Clerk's own clock, in epoch milliseconds (data.updated_at, else the envelope timestamp).
+    version = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.clerk_id} @ {self.version}"

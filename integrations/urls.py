@@ -1,3 +1,21 @@
 """Webhook endpoints (no JWT; each verifies its provider's signature)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from integrations import views
+
+urlpatterns: list = [
+    path("webhooks/clerk", views.clerk_webhook, name="webhook-clerk"),
+    path(
+        "callrail/call.completed",
+        views.callrail_webhook,
+        {"event_type": "call.completed"},
+        name="webhook-callrail-call-completed",
+    ),
+    path(
+        "callrail/call.modified",
+        views.callrail_webhook,
+        {"event_type": "call.modified"},
+        name="webhook-callrail-call-modified",
+    ),
+]

@@ -105,11 +105,12 @@ def sync(schedule_model: Any = None) -> dict[str, int]:
 
 
 def _register_core() -> None:
-    from otto.tasks import heartbeat, prune_task_results
+    from otto.tasks import heartbeat, prune_task_results, purge_idempotency_keys
 
     for queue in Queue:
         register(Job(f"heartbeat.{queue}", heartbeat, queue, minutes=1, args=(queue.value,)))
     register(Job("prune-task-results", prune_task_results, Queue.DEFAULT, minutes=24 * 60))
+    register(Job("purge-idempotency-keys", purge_idempotency_keys, Queue.DEFAULT, minutes=24 * 60))
 
 
 _register_core()

@@ -196,6 +196,9 @@ Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1)
 # A task may run this long before the cluster kills it; the pipeline's own stage
 # deadlines (reaper) are longer, so the reaper never races a task that is still alive.
 Q_TASK_TIMEOUT = 600
+# How many times a unit of work (a webhook event, later a call's stage) is tried before
+# it is marked failed for ops to retry.
+PIPELINE_MAX_ATTEMPTS = env_int("PIPELINE_MAX_ATTEMPTS", 5, minimum=1)
 
 Q_CLUSTER = {
     "name": DEFAULT_CLUSTER,
@@ -355,8 +358,12 @@ RATE_LIMIT_TENANT = env_rate("RATE_LIMIT_TENANT", "600/minute")
 IDEMPOTENCY_TTL_DAYS = env_int("IDEMPOTENCY_TTL_DAYS", 90, minimum=1)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Clerk first: its challenge makes a bad bearer token a 401 (docs/auth.md).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "otto.auth.ClerkJWTAuthentication",
+        "otto.auth.TenantSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["otto.permissions.IsTenantMember"],
     "DEFAULT_PAGINATION_CLASS": "otto.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -366,9 +373,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "otto.errors.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": (
-        ["rest_framework.throttling.UserRateThrottle"] if ENABLE_RATE_LIMITING else []
-    ),
+    # Both read ENABLE_RATE_LIMITING and the rates per request (otto/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "otto.throttling.UserRateThrottle",
+        "otto.throttling.TenantRateThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {"user": RATE_LIMIT_USER, "tenant": RATE_LIMIT_TENANT},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 from django_q.conf import Conf
 
+from otto.idempotency import purge_expired_keys
 from otto.models import QueueHeartbeat
 from otto.queues import task
 
@@ -31,3 +32,9 @@ def prune_task_results() -> None:
     now = timezone.now()
     Task.objects.filter(success=True, stopped__lt=now - timedelta(days=7)).delete()
     Task.objects.filter(success=False, stopped__lt=now - timedelta(days=30)).delete()
+
+
+@task
+def purge_idempotency_keys() -> None:
+    """Forget stored POST responses older than IDEMPOTENCY_TTL_DAYS."""
+    purge_expired_keys()

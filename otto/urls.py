@@ -4,7 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from otto import health
 
-api_v1: list = []
+# Each app's API routes, mounted under /api/v1/ (the isolation tests walk all of them).
+api_v1: list = [path("", include("otto.api_urls"))]
 
 urlpatterns = [
     path("health", health.live, name="health"),

@@ -1,0 +1,192 @@
+"""Processing and replay of stored webhook events (the inbox's write side).
+
+Delivery through Redis is at-most-once and a task may also run twice, so PostgreSQL
+decides who processes an event: :func:`process_event` claims it with a compare-and-set
+from RECEIVED to PROCESSING and exits quietly when someone else holds it. The handler and
+the final status are committed together, so a crash between them cannot mark an event
+processed whose effects were lost; a handler exception rolls its writes back and leaves
+the event FAILED with the error, for ops to replay. Never re-raised: a poison event must
+not become a crash loop.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations.inbox import SOURCE_MODULES, HandlerResult, SignatureInvalid, source_for
+from integrations.models import WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+Status = WebhookEvent.Status
+
+
+class TenantMismatch(Exception):
+    """Processing or replay resolved another tenant than the one the event belongs to."""
+
+
+class ReplayRefused(Exception):
+    """The event cannot be replayed now; the message says why."""
+
+
+def process_event(event_id: int) -> str | None:
+    """Run the event's handler once; the final status, or None if not ours to process."""
+    event = WebhookEvent.objects.filter(pk=event_id).first()
+    if event is None or not source_for(event.provider).processes:
+        return None
+    claimed = WebhookEvent.objects.filter(pk=event_id, status=Status.RECEIVED).update(
+        status=Status.PROCESSING,
+        attempts=F("attempts") + 1,
+        last_error="",
+        claimed_at=timezone.now(),
+    )
+    if not claimed:
+        logger.info("webhook event %s is not waiting to be processed; skipped", event_id)
+        return None
+    event.refresh_from_db()
+    handler = source_for(event.provider).handlers.get(event.event_type)
+    if handler is None:
+        _finish(event, Status.IGNORED, f"no handler for event type {event.event_type!r}")
+        return Status.IGNORED
+    try:
+        with transaction.atomic():
+            result = handler(event) or HandlerResult()
+            company = result.company
+            if company is not None and event.company_id not in (None, company.pk):
+                raise TenantMismatch(
+                    f"the event belongs to company {event.company_id}, "
+                    f"but its handler resolved company {company.pk}"
+                )
+            _finish(event, result.status, result.note, company)
+    except Exception as exc:
+        logger.exception("webhook event %s (%s) failed", event_id, event.event_type)
+        _finish(event, Status.FAILED, f"{type(exc).__name__}: {exc}")
+        return Status.FAILED
+    return result.status
+
+
+def _finish(event: WebhookEvent, status: str, note: str = "", company=None) -> None:
+    changes = {
+        "status": status,
+        "last_error": note,
+        "processed_at": timezone.now() if status == Status.PROCESSED else None,
+    }
+    if company is not None and event.company_id is None:
+        changes["company"] = company
+    WebhookEvent.objects.filter(pk=event.pk, status=Status.PROCESSING).update(**changes)
+
+
+def requeue(events: Iterable[WebhookEvent]) -> list[int]:
+    """Put events back to RECEIVED and enqueue them on commit (e.g. deferred ones whose
+    prerequisite has just arrived)."""
+    from integrations.tasks import process_webhook_event
+    from otto.queues import Queue, enqueue
+
+    requeued = []
+    for event in events:
+        reset = WebhookEvent.objects.filter(pk=event.pk, status=event.status).exclude(
+            status=Status.PROCESSING
+        )
+        if reset.update(status=Status.RECEIVED, last_error=""):
+            enqueue(Queue.DEFAULT, process_webhook_event, event.pk)
+            requeued.append(event.pk)
+    return requeued
+
+
+# A RECEIVED event this old lost its task in the broker; a PROCESSING one claimed this long
+# ago lost its worker. Handlers are database-only and finish in well under a second.
+RECEIVED_GRACE = datetime.timedelta(minutes=5)
+PROCESSING_DEADLINE = datetime.timedelta(minutes=10)
+REAP_BATCH = 500
+
+
+def reap_events(now: datetime.datetime | None = None) -> dict[str, int]:
+    """Re-enqueue events the broker or a killed worker dropped; give up after
+    ``PIPELINE_MAX_ATTEMPTS`` claims (FAILED, visible in the admin). Run every minute."""
+    from integrations.tasks import process_webhook_event
+    from otto.queues import Queue, enqueue
+
+    now = now or timezone.now()
+    max_attempts = settings.PIPELINE_MAX_ATTEMPTS
+    providers = [provider for provider in SOURCE_MODULES if source_for(provider).processes]
+    events = WebhookEvent.objects.filter(provider__in=providers)
+    stuck = events.filter(status=Status.PROCESSING, claimed_at__lt=now - PROCESSING_DEADLINE)
+    gave_up = stuck.filter(attempts__gte=max_attempts).update(
+        status=Status.FAILED,
+        last_error=f"gave up after {max_attempts} attempts: its worker stopped every time",
+    )
+    reset = stuck.update(status=Status.RECEIVED, last_error="re-queued: its worker stopped")
+    waiting = events.filter(status=Status.RECEIVED, received_at__lt=now - RECEIVED_GRACE).order_by(
+        "received_at"
+    )
+    # Enqueued twice is harmless: the task claims the event first.
+    ids = list(waiting.values_list("pk", flat=True)[:REAP_BATCH])
+    for event_id in ids:
+        enqueue(Queue.DEFAULT, process_webhook_event, event_id)
+    return {"failed": gave_up, "reset": reset, "enqueued": len(ids)}
+
+
+def replay_event(event: WebhookEvent) -> str:
+    """Check a stored delivery again and re-run its processing; the resulting status.
+
+    The signature is verified again where it can be (from the stored headers and body),
+    the tenant is resolved again (an unmatched CallRail event matches once its tenant is
+    configured), and the event never moves to another tenant: that raises
+    :class:`ReplayRefused` and changes nothing but ``last_error``.
+    """
+    if event.status == Status.PROCESSING:
+        raise ReplayRefused(f"event {event.pk} is being processed right now")
+    source = source_for(event.provider)
+    try:
+        incoming = source.check(event.body.encode(), event.headers, event.event_type, replay=True)
+    except SignatureInvalid as exc:
+        _set_error(event, f"replay refused: {exc}")
+        raise ReplayRefused(f"event {event.pk}: the signature no longer verifies ({exc})") from None
+
+    company = incoming.company
+    if company is not None and event.company_id not in (None, company.pk):
+        message = (
+            f"replay resolved company {company.pk}, but the event belongs to company "
+            f"{event.company_id}; it was not moved"
+        )
+        _set_error(event, message)
+        raise ReplayRefused(f"event {event.pk}: {message}")
+
+    changes = {
+        "status": incoming.status,
+        "dedupe_key": incoming.dedupe_key[:255],
+        "event_type": incoming.event_type[:100] or event.event_type,
+        "last_error": incoming.last_error,
+        "processed_at": None,
+    }
+    if company is not None:
+        changes["company"] = company
+    try:
+        with transaction.atomic():
+            updated = WebhookEvent.objects.filter(pk=event.pk, status=event.status).update(
+                **changes
+            )
+    except IntegrityError:
+        # Its real dedupe key is held by another delivery of the same provider event.
+        original = WebhookEvent.objects.get(
+            provider=event.provider, dedupe_key=incoming.dedupe_key[:255]
+        )
+        note = f"duplicate of event {original.pk}"
+        WebhookEvent.objects.filter(pk=event.pk).update(status=Status.DUPLICATE, last_error=note)
+        return Status.DUPLICATE
+    if not updated:
+        raise ReplayRefused(f"event {event.pk} changed while being replayed; try again")
+    if incoming.status == Status.RECEIVED and source.processes:
+        return process_event(event.pk) or Status.RECEIVED
+    return incoming.status
+
+
+def _set_error(event: WebhookEvent, message: str) -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(last_error=message)

@@ -1,0 +1,178 @@
+"""API shapes for the tenant core (DESIGN.md §5 minimum field names).
+
+Input serializers parse and normalise; the services decide. Secrets are write-only and
+only their presence is ever read back.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from otto.models import Analyzer, Company, Contact, Role, Transcriber
+from otto.services import check_phone
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class PhoneField(serializers.CharField):
+    """Any common format in (read in ``DEFAULT_PHONE_REGION``), E.164 out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 40)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if value == "" and self.allow_blank:
+            return ""
+        try:
+            return check_phone(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+
+class MeUserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+
+
+class MeCompanySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    user = MeUserSerializer()
+    company = MeCompanySerializer()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class CompanySerializer(serializers.ModelSerializer):
+    tracking_numbers = serializers.ListField(child=PhoneField(), max_length=100, required=False)
+    twilio_number = PhoneField(allow_blank=True, required=False)
+    callrail_company_ids = serializers.ListField(
+        child=serializers.CharField(max_length=64), max_length=100, required=False
+    )
+    callrail_api_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, allow_null=True, max_length=500
+    )
+    callrail_signing_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, allow_null=True, max_length=500
+    )
+    callrail_api_key_set = serializers.SerializerMethodField()
+    callrail_signing_key_set = serializers.SerializerMethodField()
+    transcriber = serializers.ChoiceField(choices=Transcriber.choices, required=False)
+    analyzer = serializers.ChoiceField(choices=Analyzer.choices, required=False)
+    business_hours = serializers.DictField(
+        child=serializers.ListField(child=serializers.TimeField(format="%H:%M"), max_length=2),
+        required=False,
+    )
+    recovery_nudge_hours = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=24 * 14),
+        max_length=10,
+        required=False,
+    )
+
+    class Meta:
+        model = Company
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "timezone",
+            "callrail_account_id",
+            "callrail_company_ids",
+            "tracking_numbers",
+            "twilio_number",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "business_hours",
+            "transcriber",
+            "analyzer",
+            "recovery_enabled",
+            "recovery_nudge_hours",
+            "recovery_escalate_hours",
+            "callrail_api_key",
+            "callrail_signing_key",
+            "callrail_api_key_set",
+            "callrail_signing_key_set",
+        ]
+        read_only_fields = ["id", "slug"]
+
+    def get_callrail_api_key_set(self, company: Company) -> bool:
+        return bool(company.callrail_api_key)
+
+    def get_callrail_signing_key_set(self, company: Company) -> bool:
+        return bool(company.callrail_signing_key)
+
+    def to_representation(self, company: Company) -> dict[str, Any]:
+        data = super().to_representation(company)
+        data["tracking_numbers"] = self.context["tracking_numbers"]
+        return data
+
+    def validate_timezone(self, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError(f"{value!r} is not an IANA time zone.") from None
+        return value
+
+    def validate_tracking_numbers(self, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("A number is listed twice.")
+        return value
+
+    def validate_business_hours(self, value: dict[str, list]) -> dict[str, list[str]]:
+        hours: dict[str, list[str]] = {}
+        for day, span in value.items():
+            if day not in WEEKDAYS:
+                raise serializers.ValidationError(f"Days are {', '.join(WEEKDAYS)}; not {day!r}.")
+            if span and (len(span) != 2 or span[0] >= span[1]):
+                raise serializers.ValidationError(f"{day}: give [open, close] with open first.")
+            hours[day] = [t.strftime("%H:%M") for t in span]
+        return hours
+
+    def validate_recovery_nudge_hours(self, value: list[int]) -> list[int]:
+        if value != sorted(set(value)):
+            raise serializers.ValidationError("Give increasing hours, each once.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        nudges = attrs.get(
+            "recovery_nudge_hours", self.instance and self.instance.recovery_nudge_hours
+        )
+        escalate = attrs.get(
+            "recovery_escalate_hours", self.instance and self.instance.recovery_escalate_hours
+        )
+        if nudges and escalate is not None and escalate <= max(nudges):
+            raise serializers.ValidationError(
+                {"recovery_escalate_hours": "Escalate after the last nudge."}
+            )
+        return attrs
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    phone = PhoneField()
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "phone",
+            "name",
+            "email",
+            "address",
+            "city",
+            "state",
+            "postal_code",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        # The (company, phone) constraint is enforced by the service (409, not 400).
+        validators: list = []

@@ -1,0 +1,173 @@
+"""Writes for the tenant core: memberships from tokens, company settings, contacts."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from otto import selectors
+from otto.crypto import Secret
+from otto.models import Company, Contact, Membership, PhoneNumber, Role, User
+
+
+class MembershipRevoked(Exception):
+    """The user's membership was revoked; only a new Clerk membership event restores it."""
+
+
+class DuplicateContact(Exception):
+    def __init__(self, existing: Contact) -> None:
+        super().__init__(f"contact {existing.pk} already has this phone")
+        self.existing = existing
+
+
+class NumbersTaken(Exception):
+    """Phone numbers that another tenant already holds."""
+
+    def __init__(self, numbers: list[str]) -> None:
+        super().__init__(", ".join(numbers))
+        self.numbers = numbers
+
+
+def check_phone(value: str, region: str | None = None) -> str:
+    """``value`` in E.164, read in ``DEFAULT_PHONE_REGION`` when it has no country code."""
+    try:
+        number = phonenumbers.parse(str(value), region or settings.DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(f"{value!r} is not a phone number.") from None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not phonenumbers.is_valid_number(number) and not _fictional(e164):
+        raise ValidationError(f"{value!r} is not a valid phone number.")
+    return e164
+
+
+def _fictional(e164: str) -> bool:
+    """NANP's 555-0100..0199, reserved for fiction: the demo data and the sandbox use them,
+    and phonenumbers calls them invalid."""
+    return len(e164) == 12 and e164[:2] == "+1" and e164[2] in "23456789" and e164[5:10] == "55501"
+
+
+# --- memberships -------------------------------------------------------------------------
+
+
+def join_company(
+    company: Company,
+    *,
+    clerk_user_id: str,
+    role: Role,
+    email: str = "",
+    name: str = "",
+    issued_at: datetime.datetime,
+) -> Membership:
+    """The membership a verified token claims, creating the user and membership if new.
+
+    A revoked membership stays revoked whatever the token says. A token issued after the
+    membership last changed reflects newer Clerk state than we hold (a missed webhook), so
+    its role wins; an older token (say, from before a demotion) does not.
+    """
+    user, _ = User.objects.get_or_create(
+        clerk_user_id=clerk_user_id,
+        defaults={"username": clerk_user_id[:150], "email": email, "name": name},
+    )
+    membership, created = Membership.objects.select_related("user", "company").get_or_create(
+        company=company, user=user, defaults={"role": role}
+    )
+    if membership.revoked_at is not None:
+        raise MembershipRevoked(f"membership {membership.pk} was revoked")
+    if not created and membership.role != role and issued_at > membership.updated_at:
+        updated = Membership.objects.filter(
+            pk=membership.pk, revoked_at__isnull=True, updated_at__lt=issued_at
+        ).update(role=role, updated_at=timezone.now())
+        if updated:
+            membership.role = role
+    return membership
+
+
+# --- company settings --------------------------------------------------------------------
+
+SECRET_FIELDS = ("callrail_api_key", "callrail_signing_key")
+
+
+@transaction.atomic
+def update_company(company: Company, **changes: Any) -> Company:
+    """Apply a settings change. ``tracking_numbers`` replaces the set; a secret given as
+    "" or None is cleared. Numbers another tenant holds raise :class:`NumbersTaken`."""
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    tracking = changes.pop("tracking_numbers", None)
+    twilio_number = changes.get("twilio_number", company.twilio_number)
+    current_tracking = tracking if tracking is not None else selectors.tracking_numbers(company)
+    if twilio_number and twilio_number in current_tracking:
+        raise ValidationError({"tracking_numbers": "The Twilio number cannot also track calls."})
+    for name, value in changes.items():
+        if name in SECRET_FIELDS:
+            value = Secret(value) if value else None
+        setattr(company, name, value)
+    company.save()
+    if tracking is not None:
+        _replace_numbers(company, PhoneNumber.Kind.TRACKING, tracking)
+    if "twilio_number" in changes:
+        _replace_numbers(
+            company, PhoneNumber.Kind.SENDING, [twilio_number] if twilio_number else []
+        )
+    return company
+
+
+def _replace_numbers(company: Company, kind: str, numbers: list[str]) -> None:
+    taken = selectors.numbers_held_elsewhere(company, numbers)
+    if taken:
+        raise NumbersTaken(taken)
+    PhoneNumber.objects.filter(company=company, kind=kind).exclude(number__in=numbers).delete()
+    held = set(
+        PhoneNumber.objects.filter(company=company, kind=kind).values_list("number", flat=True)
+    )
+    try:
+        with transaction.atomic():
+            PhoneNumber.objects.bulk_create(
+                [
+                    PhoneNumber(company=company, kind=kind, number=n)
+                    for n in numbers
+                    if n not in held
+                ]
+            )
+    except IntegrityError:
+        # Another tenant claimed one of them since the check above.
+        raise NumbersTaken(selectors.numbers_held_elsewhere(company, numbers) or numbers) from None
+
+
+# --- contacts ----------------------------------------------------------------------------
+
+
+def create_contact(company: Company, *, phone: str, **fields: Any) -> Contact:
+    """A new contact; the phone is unique per company (:class:`DuplicateContact`)."""
+    phone = check_phone(phone)
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(company=company, phone=phone, **fields)
+    except IntegrityError:
+        existing = selectors.contact_with_phone(company, phone)
+        if existing is None:
+            raise
+        raise DuplicateContact(existing) from None
+
+
+def update_contact(company: Company, contact: Contact, **changes: Any) -> Contact:
+    if contact.company_id != company.pk:
+        raise ValueError("contact belongs to another company")
+    if "phone" in changes:
+        changes["phone"] = check_phone(changes["phone"])
+    for name, value in changes.items():
+        setattr(contact, name, value)
+    try:
+        with transaction.atomic():
+            contact.save(update_fields=[*changes, "updated_at"])
+    except IntegrityError:
+        existing = selectors.contact_with_phone(company, changes.get("phone", ""))
+        if existing is None:
+            raise
+        raise DuplicateContact(existing) from None
+    return contact
