@@ -245,6 +245,10 @@ STORAGES = {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
     },
 }
+# Recordings are streamed into storage; a larger one fails its call instead of the worker.
+RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
+# Lifetime of a recording link handed to a browser (S3 presigned or signed local URL).
+RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 300, minimum=10)
 # Tests and a fresh checkout run without collectstatic; fall back to unhashed names.
 WHITENOISE_MANIFEST_STRICT = False
 if S3_BUCKET:
@@ -258,7 +262,7 @@ if S3_BUCKET:
             "secret_key": env_secret("AWS_SECRET_ACCESS_KEY"),
             "default_acl": None,
             "file_overwrite": False,
-            "querystring_expire": 300,
+            "querystring_expire": RECORDING_URL_TTL_SECONDS,
         },
     }
 

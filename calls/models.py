@@ -1,0 +1,144 @@
+"""Calls: one row per provider call, the unit the pipeline moves through its stages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from otto.models import Company, Contact
+
+
+class Call(models.Model):
+    """A phone call as CallRail reported it, with its recording and pipeline state.
+
+    ``(company, source, external_id)`` is unique: every delivery, reconciliation pass and
+    backfill of one provider call lands on this row. ``external_id`` is the provider's
+    canonical id (CallRail's ``CAL…`` resource id, as its API returns it); the legacy
+    numeric id that webhook bodies carry is kept in ``legacy_id``.
+    """
+
+    class Source(models.TextChoices):
+        CALLRAIL = "callrail", "CallRail"
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Stage(models.TextChoices):
+        # Stored, recording not (yet) in storage: ingest owns it (queue default).
+        RECEIVED = "received", "Received"
+        # Recording stored: the seam to transcription (the pipeline issue).
+        RECORDED = "recorded", "Recorded"
+        TRANSCRIBING = "transcribing", "Transcribing"
+        TRANSCRIBED = "transcribed", "Transcribed"
+        ANALYZING = "analyzing", "Analyzing"
+        ANALYZED = "analyzed", "Analyzed"
+        APPLIED = "applied", "Applied"
+        DONE = "done", "Done"
+        # Terminal: nothing to process (missed, no audio, too short); stage_reason says why.
+        SKIPPED = "skipped", "Skipped"
+        # Terminal until ops retry it: last_error says why.
+        FAILED = "failed", "Failed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="calls")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.CALLRAIL)
+    external_id = models.CharField(max_length=64)
+    legacy_id = models.CharField(max_length=32, blank=True)
+
+    direction = models.CharField(max_length=16, choices=Direction.choices, blank=True)
+    answered = models.BooleanField(null=True)
+    voicemail = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    customer_number = models.CharField(max_length=20, blank=True)  # E.164
+    tracking_number = models.CharField(max_length=20, blank=True)  # E.164
+    customer_name = models.CharField(max_length=200, blank=True)
+    customer_city = models.CharField(max_length=100, blank=True)
+    customer_state = models.CharField(max_length=50, blank=True)
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+    )
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="handled_calls",
+    )
+
+    # The audio in storage, at {company}/recordings/{call}.mp3 (see calls.services).
+    recording = models.FileField(max_length=255, blank=True)
+    recording_size = models.PositiveBigIntegerField(null=True, blank=True)
+    recording_sha256 = models.CharField(max_length=64, blank=True)
+    recording_content_type = models.CharField(max_length=100, blank=True)
+    recording_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    # CallRail's attribution, as it reports it.
+    source_name = models.CharField(max_length=200, blank=True)
+    campaign = models.CharField(max_length=200, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    lead_status = models.CharField(max_length=50, blank=True)
+
+    # Pipeline state. Workers move it with compare-and-set on `stage`.
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.RECEIVED)
+    stage_reason = models.CharField(max_length=200, blank=True)
+    stage_changed_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    # The stored deliveries that created or touched this call (admin: raw webhooks).
+    webhook_events = models.ManyToManyField(
+        "integrations.WebhookEvent", blank=True, related_name="calls"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "source", "external_id"], name="calls_call_external_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["company", "-started_at"], name="calls_company_started_idx"),
+            models.Index(fields=["company", "stage"], name="calls_company_stage_idx"),
+            models.Index(
+                fields=["company", "answered", "-started_at"], name="calls_company_answered_idx"
+            ),
+            models.Index(fields=["contact", "-started_at"], name="calls_contact_started_idx"),
+            # The retry sweep: due calls in a stage, across tenants.
+            models.Index(fields=["stage", "next_attempt_at"], name="calls_stage_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.external_id}"
+
+    @property
+    def recording_path(self) -> str:
+        return f"{self.company_id}/recordings/{self.pk}.mp3"
+
+
+class RecordingAccess(models.Model):
+    """An audit record: who fetched which call's recording URL, and when."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="recording_accesses")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    accessed_at = models.DateTimeField(auto_now_add=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["call", "-accessed_at"], name="calls_recaccess_call_idx"),
+            models.Index(fields=["company", "-accessed_at"], name="calls_recaccess_company_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → call {self.call_id} at {self.accessed_at:%Y-%m-%d %H:%M}"
