@@ -9,43 +9,17 @@ other field is optional and a malformed optional value reads as missing, not as 
 
 from __future__ import annotations
 
-import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _seconds(value: Any) -> int | None:
-    try:
-        return int(float(value)) if value not in (None, "", True, False) else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _when(value: Any) -> datetime.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
+from integrations.callrail.schemas import Flag, Seconds, Text, When
 
 
 def _names(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
     return sorted(str(item) for item in value if item is not None)
-
-
-Text = Annotated[str | None, BeforeValidator(_text)]
 
 
 class CallWebhook(BaseModel):
@@ -55,12 +29,12 @@ class CallWebhook(BaseModel):
     resource_id: Text = None
     company_id: Text = None
     company_resource_id: Text = None
-    answered: bool | None = None
-    voicemail: bool | None = None
+    answered: Flag = None
+    voicemail: Flag = None
     direction: Text = None
     call_type: Text = None
-    duration: Annotated[int | None, BeforeValidator(_seconds)] = None
-    start_time: Annotated[datetime.datetime | None, BeforeValidator(_when)] = None
+    duration: Seconds = None
+    start_time: When = None
     customer_phone_number: Text = None
     tracking_phone_number: Text = None
     # Legacy aliases CallRail still sends next to the call object.

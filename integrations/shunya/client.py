@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 import jwt
-import pydantic
 from django.conf import settings
 
 from integrations.errors import ProviderError, track
+from integrations.http import parse_model, request_json
 from integrations.shunya.schemas import AnalysisRequest, Job, TranscriptionRequest
 from otto.logging import get_request_id
 
@@ -27,10 +27,6 @@ logger = logging.getLogger(__name__)
 
 PROVIDER = "shunya"
 TOKEN_LIFETIME = 300  # seconds: long enough for clock skew, short enough to be useless if leaked
-# A 429 is retried in-call only when the wait it asks for is short; a longer Retry-After
-# goes back to the pipeline's backoff instead of blocking a worker.
-MAX_429_RETRIES = 1
-MAX_INLINE_WAIT = 2.0
 
 
 class ShunyaClient:
@@ -168,14 +164,7 @@ class ShunyaClient:
     ) -> Job:
         with track(PROVIDER, operation):
             data = self._send(method, path, company_id, body, idempotency_key)
-            try:
-                return Job.model_validate(data)
-            except pydantic.ValidationError as exc:
-                raise ProviderError(
-                    PROVIDER,
-                    f"unexpected job shape from {path}: {exc.errors()[0]['msg']}",
-                    permanent=True,
-                ) from exc
+            return parse_model(PROVIDER, Job, data, path)
 
     def _send(
         self,
@@ -185,47 +174,17 @@ class ShunyaClient:
         body: dict[str, Any] | None,
         idempotency_key: str | None,
     ) -> Any:
-        for attempt in range(MAX_429_RETRIES + 1):
+        return request_json(
+            PROVIDER,
+            method,
+            self.base_url + path,
             # A fresh token per attempt: it is cheap, and never stale on a retry.
-            headers = self._headers(company_id, idempotency_key)
-            try:
-                response = httpx.request(
-                    method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
-                )
-            except httpx.TimeoutException as exc:
-                raise ProviderError(
-                    PROVIDER, f"{method} {path} timed out", permanent=False
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise ProviderError(
-                    PROVIDER, f"{method} {path} failed: {exc}", permanent=False
-                ) from exc
-            if response.status_code == 429:
-                wait = _retry_after(response)
-                if attempt < MAX_429_RETRIES and (wait or 0) <= MAX_INLINE_WAIT:
-                    time.sleep(wait or 0.5)
-                    continue
-            if response.status_code >= 400:
-                raise ProviderError.from_status(
-                    PROVIDER, response.status_code, _error_message(response), _retry_after(response)
-                )
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise ProviderError(
-                    PROVIDER,
-                    f"malformed JSON from {method} {path}",
-                    permanent=True,
-                    status=response.status_code,
-                ) from exc
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
+            headers=lambda: self._headers(company_id, idempotency_key),
+            body=body,
+            timeout=self.timeout,
+            error_text=_error_message,
+            label=f"{method} {path}",
+        )
 
 
 def _error_message(response: httpx.Response) -> str:

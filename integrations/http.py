@@ -1,0 +1,83 @@
+"""The JSON-over-httpx plumbing shared by the providers without an official SDK.
+
+:func:`request_json` sends one request, retries a 429 in-call only when the wait it asks
+for is short (a longer ``Retry-After`` goes back to the caller's backoff rather than block
+a worker), and maps every failure onto :class:`ProviderError`: timeouts, connection errors,
+429 and 5xx are transient; any other 4xx and an unreadable body are permanent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pydantic
+
+from integrations.errors import ProviderError
+
+MAX_429_RETRIES = 1
+MAX_INLINE_WAIT = 2.0  # seconds
+
+
+def request_json(
+    provider: str,
+    method: str,
+    url: str,
+    *,
+    headers: Callable[[], dict[str, str]],
+    body: dict[str, Any] | None,
+    timeout: float,
+    error_text: Callable[[httpx.Response], str],
+    label: str,
+) -> Any:
+    """The decoded JSON answer to one request. ``headers`` is called per attempt, so an
+    auth token is never stale on a retry; ``label`` names the request in errors."""
+    for attempt in range(MAX_429_RETRIES + 1):
+        try:
+            response = httpx.request(method, url, json=body, headers=headers(), timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(provider, f"{label} timed out", permanent=False) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(provider, f"{label} failed: {exc}", permanent=False) from exc
+        if response.status_code == 429:
+            wait = retry_after(response)
+            if attempt < MAX_429_RETRIES and (wait or 0) <= MAX_INLINE_WAIT:
+                time.sleep(wait or 0.5)
+                continue
+        if response.status_code >= 400:
+            raise ProviderError.from_status(
+                provider, response.status_code, error_text(response), retry_after(response)
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProviderError(
+                provider,
+                f"malformed JSON from {label}",
+                permanent=True,
+                status=response.status_code,
+            ) from exc
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds, when the provider sent a number."""
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def parse_model[M: pydantic.BaseModel](provider: str, model: type[M], data: Any, where: str) -> M:
+    """``data`` validated as ``model``; a shape we cannot use is a permanent error."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        raise ProviderError(
+            provider,
+            f"unexpected {model.__name__} from {where}: {first['loc']} {first['msg']}",
+            permanent=True,
+        ) from exc
