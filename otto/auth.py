@@ -176,12 +176,10 @@ class ClerkJWTAuthentication(BaseAuthentication):
         bind_tenant(request, membership)
         return membership.user, membership
 
-    def authenticate_header(self, request: Request) -> str | None:
-        # A bad token answers 401 with this challenge. A request without credentials keeps
-        # the API's existing answer, 403 "not_authenticated" (tests/test_errors.py).
-        if get_authorization_header(request).lower().startswith(b"bearer"):
-            return 'Bearer realm="api"'
-        return None
+    def authenticate_header(self, request: Request) -> str:
+        # With a challenge, DRF answers both a bad token and no credentials with 401, which
+        # is what tells a frontend to sign in again (403 means "signed in, not allowed").
+        return 'Bearer realm="api"'
 
 
 class TenantSessionAuthentication(SessionAuthentication):

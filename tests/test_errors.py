@@ -69,8 +69,8 @@ def test_an_unhandled_exception_is_a_json_500_without_a_stack_trace():
     assert "RuntimeError" not in body
 
 
-def test_an_anonymous_caller_gets_a_json_403(client):
-    assert_error_shape(client.get("/api/v1/probe/private"), 403, "not_authenticated")
+def test_an_anonymous_caller_gets_a_json_401(client):
+    assert_error_shape(client.get("/api/v1/probe/private"), 401, "not_authenticated")
 
 
 def test_a_throttled_request_is_a_429_with_retry_after(client):

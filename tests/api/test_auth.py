@@ -309,8 +309,11 @@ def test_a_newer_token_updates_a_stale_role_and_an_older_one_does_not(clerk, acm
     assert get_me(clerk, new_token).json()["role"] == "manager"
 
 
-def test_no_credentials_is_the_apis_403_not_authenticated(client, db):
-    assert_error(client.get(ME), 403, "not_authenticated")
+def test_no_credentials_is_401_with_a_bearer_challenge(client, db):
+    response = client.get(ME)
+
+    assert_error(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_a_staff_session_without_a_membership_gets_no_tenant(admin_client):
