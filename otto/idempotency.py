@@ -6,7 +6,8 @@ winner runs and stores its response. Later requests with the same key get:
 
 - the stored response again, when the method, path and body are the same;
 - 422 when they differ (a key is for one request, not a session);
-- 409 while the first one is still running.
+- 409 while the first one is still running. A claim older than ``ABANDONED_AFTER`` (past
+  any request timeout: its worker was killed) is taken over, so a key is never stuck.
 
 A 5xx or an unhandled error releases the key, so the client's retry runs again. Rows are
 purged after ``IDEMPOTENCY_TTL_DAYS`` by the ``purge-idempotency-keys`` schedule.
@@ -33,6 +34,8 @@ from otto.models import Company, IdempotencyKey, User
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+# Longer than gunicorn's request timeout (60 s): a claim this old has no live request.
+ABANDONED_AFTER = timedelta(minutes=2)
 
 
 class KeyInProgress(exceptions.APIException):
@@ -81,9 +84,18 @@ def claim_key(
         raise KeyInProgress()
     if existing.request_hash != request_hash:
         raise KeyReused()
-    if existing.status != IdempotencyKey.Status.COMPLETED:
+    if existing.status == IdempotencyKey.Status.COMPLETED:
+        raise _Replay(existing)
+    now = timezone.now()
+    taken_over = IdempotencyKey.objects.filter(
+        pk=existing.pk,
+        status=IdempotencyKey.Status.IN_PROGRESS,
+        created_at__lt=now - ABANDONED_AFTER,
+    ).update(created_at=now, user=user)
+    if not taken_over:
         raise KeyInProgress()
-    raise _Replay(existing)
+    existing.refresh_from_db()
+    return existing
 
 
 def complete_key(row: IdempotencyKey, status_code: int, body: Any) -> None:

@@ -130,6 +130,32 @@ def test_two_concurrent_requests_with_one_key_make_one_contact(live_server, acme
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
 
 
+def test_a_claim_whose_worker_died_is_taken_over_and_a_live_one_is_409(acme_csr):
+    client = acme_csr.client()
+    body = {"phone": "3035550142"}
+    # given a claim left in progress by a request that never finished
+    post(client, body, key="crashed")
+    row = IdempotencyKey.objects.get(key="crashed")
+    Contact.objects.filter(company=acme_csr.company).delete()
+    row.status = IdempotencyKey.Status.IN_PROGRESS
+    row.response_status = None
+    row.response_body = None
+    row.save()
+
+    # while it could still be running, a retry is told to wait
+    assert post(client, body, key="crashed").status_code == 409
+
+    # once it is older than any request can run, the retry runs the request
+    IdempotencyKey.objects.filter(pk=row.pk).update(
+        created_at=timezone.now() - timedelta(minutes=3)
+    )
+    response = post(client, body, key="crashed")
+
+    assert response.status_code == 201
+    assert Contact.objects.filter(company=acme_csr.company).count() == 1
+    assert post(client, body, key="crashed")["Idempotent-Replayed"] == "true"
+
+
 def test_keys_are_purged_after_the_ttl(acme_csr, settings):
     settings.IDEMPOTENCY_TTL_DAYS = 90
     client = acme_csr.client()
