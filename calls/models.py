@@ -111,6 +111,8 @@ class Call(models.Model):
                 fields=["company", "answered", "-started_at"], name="calls_company_answered_idx"
             ),
             models.Index(fields=["contact", "-started_at"], name="calls_contact_started_idx"),
+            # Webhooks that carry only CallRail's legacy numeric id find their call by it.
+            models.Index(fields=["company", "legacy_id"], name="calls_company_legacy_idx"),
             # The retry sweep: due calls in a stage, across tenants.
             models.Index(fields=["stage", "next_attempt_at"], name="calls_stage_due_idx"),
         ]
@@ -121,6 +123,32 @@ class Call(models.Model):
     @property
     def recording_path(self) -> str:
         return f"{self.company_id}/recordings/{self.pk}.mp3"
+
+
+class CallBackfill(models.Model):
+    """How far ``manage.py backfill_calls`` got through one CallRail company's date range,
+    so an interrupted run resumes where it stopped."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    callrail_company_id = models.CharField(max_length=64)
+    since = models.DateField()
+    until = models.DateField()
+    # The start time of the last call handled; calls are listed oldest first.
+    cursor = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "callrail_company_id", "since", "until"],
+                name="calls_backfill_range_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.callrail_company_id} {self.since}…{self.until}"
 
 
 class RecordingAccess(models.Model):

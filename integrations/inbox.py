@@ -93,7 +93,7 @@ class Source:
     check: Check
     handlers: Mapping[str, Handler]
     # False while nothing consumes the provider's events yet: they are stored and stay
-    # RECEIVED for that consumer (CallRail until ingest_call exists).
+    # RECEIVED for that consumer.
     processes: bool = True
 
 

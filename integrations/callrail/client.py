@@ -13,10 +13,11 @@ caller's scheduler backs off instead of a worker sitting idle.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -40,16 +41,28 @@ CALL_FIELDS = (
     "lead_status",
     "source",
     "source_name",
+    "campaign",
     "customer_name",
     "customer_city",
     "customer_state",
     "call_type",
 )
 MAX_PER_PAGE = 250
-MAX_RECORDING_BYTES = 200 * 1024 * 1024  # a multi-hour MP3 is far below this
 DEFAULT_AUDIO_TYPE = "audio/mpeg"
 
 DateBound = datetime.date | datetime.datetime
+
+
+class RecordingTooLarge(ProviderError):
+    """The recording is larger than we accept (``RECORDING_MAX_BYTES``): asking again
+    cannot help."""
+
+    def __init__(self, size: int, max_bytes: int) -> None:
+        super().__init__(
+            PROVIDER,
+            f"the recording is larger than RECORDING_MAX_BYTES ({size} > {max_bytes} bytes)",
+            permanent=True,
+        )
 
 
 class CallRailClient:
@@ -104,12 +117,14 @@ class CallRailClient:
         fields: tuple[str, ...] = CALL_FIELDS,
         per_page: int = MAX_PER_PAGE,
         relative: bool = True,
+        order: Literal["asc", "desc"] | None = None,
     ) -> Iterator[Call]:
         """Every call of the account from ``start`` to ``end`` (inclusive), page by page.
 
         Relative pagination (the default) follows ``next_page`` and stays consistent while
         new calls arrive; offset pagination walks ``page`` up to ``total_pages``. Aware
         datetimes are sent in UTC; naive ones and dates are in the account's time zone.
+        ``order`` sorts by start time (CallRail's default is newest first).
         """
         params: dict[str, Any] = {
             "start_date": _date_param(start),
@@ -121,6 +136,8 @@ class CallRailClient:
             params["time_zone"] = "UTC"
         if company_id:
             params["company_id"] = company_id
+        if order:
+            params |= {"sort": "start_time", "order": order}
         path = f"/a/{self.account_id}/calls.json"
         with self._http() as http:
             if relative:
@@ -140,9 +157,14 @@ class CallRailClient:
         with track(PROVIDER, "recording_url"), self._http() as http:
             return _parse(RecordingLink, self._get(http, self.base_url + path), path).url
 
-    def download_recording(self, call_id: str) -> Recording:
-        """The call's audio (MP3 from CallRail), following the link's redirects."""
+    def download_recording_to(
+        self, call_id: str, destination: IO[bytes], *, max_bytes: int
+    ) -> Recording:
+        """Stream the call's audio (MP3 from CallRail) into ``destination``, following the
+        link's redirects, hashing as it goes. Never holds the recording in memory and never
+        writes more than ``max_bytes``: a longer one raises :class:`RecordingTooLarge`."""
         url = self.recording_url(call_id)
+        digest, size = hashlib.sha256(), 0
         # The link carries its own access key and points at another host: never send it
         # our API key.
         with track(PROVIDER, "download_recording"):
@@ -152,19 +174,27 @@ class CallRailClient:
                     http.stream("GET", url) as response,
                 ):
                     _raise_for_status(response, "GET recording")
-                    content = _read_capped(response)
+                    declared = response.headers.get("Content-Length", "")
+                    if declared.isdigit() and int(declared) > max_bytes:
+                        raise RecordingTooLarge(int(declared), max_bytes)
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise RecordingTooLarge(size, max_bytes)
+                        digest.update(chunk)
+                        destination.write(chunk)
                     content_type = response.headers.get("Content-Type", DEFAULT_AUDIO_TYPE)
                     final_url = str(response.url)
             except httpx.HTTPError as exc:
                 raise _transport_error("GET recording", exc) from exc
-            if not content:
+            if not size:
                 raise ProviderError(PROVIDER, "the recording is empty", permanent=False)
-            return Recording(
-                content=content,
-                content_type=content_type.split(";")[0].strip(),
-                size=len(content),
-                url=final_url,
-            )
+        return Recording(
+            content_type=content_type.split(";")[0].strip(),
+            size=size,
+            sha256=digest.hexdigest(),
+            url=final_url,
+        )
 
     # --- paging ------------------------------------------------------------------------
 
@@ -260,17 +290,6 @@ def _transport_error(label: str, exc: httpx.HTTPError) -> ProviderError:
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(PROVIDER, f"{label} timed out", permanent=False)
     return ProviderError(PROVIDER, f"{label} failed: {type(exc).__name__}: {exc}", permanent=False)
-
-
-def _read_capped(response: httpx.Response) -> bytes:
-    content = bytearray()
-    for chunk in response.iter_bytes():
-        content += chunk
-        if len(content) > MAX_RECORDING_BYTES:
-            raise ProviderError(
-                PROVIDER, f"the recording exceeds {MAX_RECORDING_BYTES} bytes", permanent=True
-            )
-    return bytes(content)
 
 
 def _parse[M: pydantic.BaseModel](model: type[M], data: Any, path: str) -> M:

@@ -97,6 +97,7 @@ class Call(BaseModel):
     lead_status: Text = None
     source: Text = None
     source_name: Text = None
+    campaign: Text = None
     call_type: Text = None
 
     @property
@@ -132,10 +133,10 @@ class RecordingLink(BaseModel):
 
 @dataclass(frozen=True)
 class Recording:
-    """A downloaded recording. ``url`` is where it was finally served from: do not store
-    it, since CallRail's links (and HIPAA accounts' S3 links) expire."""
+    """What a recording download wrote. ``url`` is where it was finally served from: do not
+    store it, since CallRail's links (and HIPAA accounts' S3 links) expire."""
 
-    content: bytes
     content_type: str
     size: int
+    sha256: str
     url: str

@@ -18,11 +18,11 @@ body, in a key space of its own: an unsigned delivery can never pre-empt the rea
 call. An admin replay, once the tenant is configured, resolves, verifies and re-keys it.
 A webhook never creates a tenant.
 
-SEAM: processing is ``ingest_call`` (issue 5), which does not exist yet. Until it does,
-``HANDLERS`` is empty and ``processes=False``: nothing is enqueued, and matched events stay
-``received`` (with their company) for ingest to pick up. Ingest registers
-``call.completed``/``call.modified`` handlers here and flips ``processes`` to True; the
-inbox then enqueues new events and the reaper or a one-off requeue drains the backlog.
+Processing (queue ``default``, inside the inbox's transaction) is :func:`handle_call`: it
+upserts the ``Call`` the event names and links the event to it
+(:func:`calls.services.upsert_from_webhook`), which enqueues ``ingest_call`` on commit for a
+call not ingested yet. A ``call.modified`` of a call already ingested only re-fetches its
+details. The webhook is a trigger: ingest re-fetches the call from CallRail's API.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
+from calls.services import upsert_from_webhook
 from integrations import selectors
 from integrations.callrail.signature import check_callrail_signature
 from integrations.callrail.webhook_schemas import CallWebhook
 from integrations.inbox import (
     Handler,
+    HandlerResult,
     Incoming,
     SignatureInvalid,
     Source,
@@ -115,14 +117,21 @@ def check_delivery(
     )
 
 
-# Empty until ingest_call exists (see SEAM above): an event type without a handler would
-# otherwise be marked "ignored" and lost to ingest.
-HANDLERS: dict[str, Handler] = {}
+def handle_call(event: WebhookEvent) -> HandlerResult:
+    """``call.completed`` and ``call.modified``: the call upserted, ingest enqueued."""
+    if event.company is None:
+        return HandlerResult(status=Status.UNMATCHED, note="the event has no tenant yet")
+    # Validated when it was received; a replay re-checks it before it gets here.
+    webhook = CallWebhook.model_validate_json(event.body)
+    upsert_from_webhook(event.company, webhook, event)
+    return HandlerResult(company=event.company)
+
+
+HANDLERS: dict[str, Handler] = dict.fromkeys(EVENT_TYPES, handle_call)
 
 SOURCE = Source(
     provider=Provider.CALLRAIL,
     headers=HEADERS,
     check=check_delivery,
     handlers=HANDLERS,
-    processes=False,
 )

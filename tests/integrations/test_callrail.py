@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import io
 import json
 import time
 from zoneinfo import ZoneInfo
@@ -11,7 +13,7 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
-from integrations.callrail.client import CALL_FIELDS, CallRailClient
+from integrations.callrail.client import CALL_FIELDS, CallRailClient, RecordingTooLarge
 from integrations.callrail.schemas import Call
 from integrations.callrail.signature import check_callrail_signature, sign_callrail
 from integrations.callrail.webhook_schemas import CallWebhook
@@ -134,19 +136,39 @@ def test_gets_a_call_by_its_legacy_numeric_id(sandbox):
     assert client().get_call(str(made["legacy_id"])).id == made["id"]
 
 
-def test_downloads_the_recording_following_the_redirect(sandbox):
+def download(made_client: CallRailClient, call_id: str, max_bytes: int = 10**6) -> bytes:
+    destination = io.BytesIO()
+    made_client.download_recording_to(call_id, destination, max_bytes=max_bytes)
+    return destination.getvalue()
+
+
+def test_streams_the_recording_following_the_redirect(sandbox):
     made = make_calls(sandbox, 1, scenario="angry")[0]
+    destination = io.BytesIO()
 
-    recording = client().download_recording(made["id"])
+    recording = client().download_recording_to(made["id"], destination, max_bytes=10**6)
 
-    assert recording.content.startswith(b"RIFF")
+    content = destination.getvalue()
+    assert content.startswith(b"RIFF")
     assert recording.content_type == "audio/wav"
-    assert recording.size == len(recording.content)
+    assert recording.size == len(content)
+    assert recording.sha256 == hashlib.sha256(content).hexdigest()
     assert recording.url.endswith("/media/recordings/angry.wav")
-    assert scenarios.scenario_for_audio(recording.content).key == "angry"
+    assert scenarios.scenario_for_audio(content).key == "angry"
     # The media link carries its own access key: our API key never goes there.
     redirect = sandbox.recorded("callrail.media.redirect")
     assert len(redirect) == 1 and "authorization" not in redirect[0]["headers"]
+
+
+def test_a_recording_over_the_limit_is_refused_without_reading_it_all(sandbox):
+    made = make_calls(sandbox, 1, scenario="angry")[0]
+    destination = io.BytesIO()
+
+    with pytest.raises(RecordingTooLarge) as error:
+        client().download_recording_to(made["id"], destination, max_bytes=1000)
+
+    assert error.value.permanent and "RECORDING_MAX_BYTES" in error.value.detail
+    assert len(destination.getvalue()) <= 1000
 
 
 def test_an_unknown_call_is_a_permanent_404(sandbox):
@@ -218,8 +240,8 @@ def test_a_retry_after_longer_than_max_wait_is_left_to_the_caller(sandbox):
     [
         ("callrail.calls.list", lambda c, _: list(c.iter_calls(*around_today()))),
         ("callrail.calls.get", lambda c, call_id: c.get_call(call_id)),
-        ("callrail.recording", lambda c, call_id: c.download_recording(call_id)),
-        ("callrail.media.file", lambda c, call_id: c.download_recording(call_id)),
+        ("callrail.recording", download),
+        ("callrail.media.file", download),
     ],
     ids=["list", "get", "recording-link", "recording-bytes"],
 )

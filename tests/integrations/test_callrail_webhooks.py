@@ -1,7 +1,8 @@
 """POST /callrail/call.completed and /callrail/call.modified: the receive side of ingest.
 
 Tenant first (CallRail company id, else tracking number), then that tenant's signature,
-then the body. Matched events stay ``received`` for ingest_call, which is not built yet.
+then the body. A matched event is stored ``received`` and its processing enqueued; what
+processing does (ingest) is tested in tests/calls.
 """
 
 from __future__ import annotations
@@ -52,11 +53,15 @@ def call(fixture: str, **changes) -> dict:
     return payload
 
 
-def post(client, payload, key, event_type="call.completed", *, enqueued=0, capture=None):
-    """Post and check how many processing tasks were enqueued (none, until ingest exists)."""
+def post(client, payload, key, event_type="call.completed", *, capture=None):
+    """Post, and check that processing was enqueued exactly when the event was stored
+    ``received`` (a refused, duplicate, unmatched or failed delivery enqueues nothing)."""
     with capture() as callbacks:
         response = post_callrail(client, event_type, payload, key)
-    assert len(callbacks) == enqueued
+    received = response.status_code == 200 and response.json()["status"] == Status.RECEIVED
+    assert [c.args[1] for c in callbacks] == (
+        ["integrations.tasks.process_webhook_event"] if received else []
+    )
     return response
 
 
@@ -79,7 +84,7 @@ def test_matched_by_numeric_company_id_is_stored_for_ingest(acme, send):
     event = stored(send(payload, ACME_KEY))
 
     assert event.company == acme
-    assert event.status == Status.RECEIVED  # waits for ingest_call; nothing enqueued yet
+    assert event.status == Status.RECEIVED  # its processing (ingest) is enqueued
     assert event.dedupe_key == "766970532:call.completed"
     assert event.headers["signature"]  # kept, so a replay can verify it again
     assert json.loads(event.body) == payload
@@ -164,8 +169,8 @@ def test_replay_after_the_tenant_is_configured_verifies_and_matches(db, send):
     status = services.replay_event(event)
 
     event.refresh_from_db()
-    assert status == Status.RECEIVED
-    assert (event.status, event.company, event.last_error) == (Status.RECEIVED, acme, "")
+    assert status == Status.PROCESSED  # the call is upserted; tests/calls follows its ingest
+    assert (event.status, event.company, event.last_error) == (Status.PROCESSED, acme, "")
     assert event.dedupe_key == "766970532:call.completed"
 
 

@@ -193,7 +193,7 @@ def test_the_reaper_retries_an_event_whose_worker_died_then_gives_up(
     assert event.status == Status.FAILED and "gave up after 2 attempts" in event.last_error
 
 
-def test_the_reaper_leaves_callrail_events_for_ingest(
+def test_the_reaper_re_enqueues_a_callrail_event_whose_task_was_lost(
     db, client, django_capture_on_commit_callbacks
 ):
     key = "072e77e426f92738a72fe23c4d1953b4"
@@ -212,7 +212,9 @@ def test_the_reaper_leaves_callrail_events_for_ingest(
     with django_capture_on_commit_callbacks() as callbacks:
         services.reap_events()
 
-    assert callbacks == []
+    assert [c.args[1:3] for c in callbacks] == [
+        ("integrations.tasks.process_webhook_event", (event.pk,))
+    ]
     event.refresh_from_db()
     assert event.status == Status.RECEIVED
 

@@ -10,7 +10,10 @@
 - Auth: ``Authorization: Token token="KEY"`` (quoted or not); 401 otherwise.
 - Control: ``POST /_sandbox/callrail/calls`` creates calls from the scripted scenarios and
   delivers each one's post-call webhook, signed with the given signing key, to
-  ``webhook_url``. Calls are simulated; nobody phoned anyone.
+  ``webhook_url``. Calls are simulated; nobody phoned anyone. Options for the unhappy
+  paths and for history: ``missed`` (no answer, no recording), ``recording: "404"`` (the
+  call names a recording CallRail no longer has), ``days`` (spread the calls over the past
+  days, for backfills) and ``call_id``/``legacy_id`` (a call with given ids).
 """
 
 from __future__ import annotations
@@ -214,7 +217,7 @@ def get_recording(request: Request) -> Response:
     if denied := _guarded(request):
         return denied
     call = _find(request)
-    if call is None or not call["recording"]:
+    if call is None or not call["_redirect_url"]:
         return Response.error(404, "Not found")
     return Response.json({"url": call["_redirect_url"]})
 
@@ -249,36 +252,38 @@ def _make_call(
     sandbox: Sandbox, spec: dict[str, Any], scenario: scenarios.Scenario, started: datetime
 ) -> dict[str, Any]:
     account, company = str(spec["account_id"]), str(spec.get("company_id") or "COM0000sandbox")
-    call_id = "CAL" + secrets.token_hex(16)
-    legacy = _legacy_id(call_id)
+    call_id = str(spec.get("call_id") or "CAL" + secrets.token_hex(16))
+    legacy = int(spec.get("legacy_id") or _legacy_id(call_id))
     base = f"{sandbox.url}/v3/a/{account}/calls/{call_id}"
-    has_audio = bool(scenario.utterances)
+    missed = bool(spec.get("missed"))
+    answered = scenario.answered and not missed
+    has_audio = bool(scenario.utterances) and not missed
     redirect = (
         f"{sandbox.url}/media/callrail/{call_id}/{scenario.key}/redirect"
         f"?access_key={secrets.token_hex(10)}"
     )
-    answer_status = (
-        "answered" if scenario.answered else "voicemail" if scenario.voicemail else "missed"
-    )
+    if spec.get("recording") == "404":
+        redirect = None  # the call still names its recording; recording.json answers 404
+    answer_status = "answered" if answered else "voicemail" if scenario.voicemail else "missed"
     return {
         "id": call_id,
-        "answered": scenario.answered,
+        "answered": answered,
         "business_phone_number": None,
         "customer_city": scenario.customer_city,
         "customer_country": "US",
         "customer_name": scenario.customer_name,
         "customer_phone_number": scenario.customer_phone,
         "customer_state": scenario.customer_state,
-        "direction": scenario.direction,
-        "duration": round(scenario.duration),
+        "direction": spec.get("direction") or scenario.direction,
+        "duration": 9 if missed else round(scenario.duration),
         "recording": f"{base}/recording.json" if has_audio else None,
         "recording_duration": str(round(scenario.duration)) if has_audio else None,
         # CallRail's is an HTML player page; the sandbox links the playable file itself.
         "recording_player": scenarios.recording_url(scenario, sandbox.url) if has_audio else None,
         "start_time": started.isoformat(timespec="milliseconds"),
         "tracking_phone_number": spec.get("tracking_number") or "+15555550100",
-        "voicemail": scenario.voicemail,
-        "agent_email": "csr@sandbox.example.com" if scenario.answered else None,
+        "voicemail": scenario.voicemail and not missed,
+        "agent_email": "csr@sandbox.example.com" if answered else None,
         "company_id": company,
         "company_name": spec.get("company_name") or "Sandbox company",
         "company_time_zone": str(TIME_ZONE),
@@ -288,7 +293,7 @@ def _make_call(
         "value": None,
         "source": scenario.source,
         "source_name": scenario.source,
-        "call_type": answer_status if not scenario.answered else "inbound",
+        "call_type": answer_status if not answered else "inbound",
         "created_at": started.isoformat(timespec="milliseconds"),
         "tracker_id": "TRK" + hashlib.sha256(company.encode()).hexdigest()[:32],
         "first_call": True,
@@ -336,17 +341,22 @@ def create_calls(request: Request) -> Response:
 
     Body: ``account_id`` (required), ``company_id``, ``tracking_number``, ``api_key`` (also
     accepted by the API from now on), ``signing_key`` and ``webhook_url`` (both needed to
-    deliver webhooks; without them the calls are only created), ``count``, ``scenario``.
+    deliver webhooks; without them the calls are only created), ``count``, ``scenario``,
+    ``missed``, ``recording`` (``"404"``), ``direction``, ``days``, ``call_id`` and
+    ``legacy_id`` (count 1).
     Deliveries happen before the answer, so the answer carries the app's status for each.
     """
     try:
         spec = request.json()
         count = int(spec.get("count", 1))
         account = str(spec["account_id"])
+        days = float(spec.get("days") or 0)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return Response.error(400, f"bad request: {exc!r}")
     if not 1 <= count <= MAX_CALLS_PER_REQUEST:
         return Response.error(400, f"count must be between 1 and {MAX_CALLS_PER_REQUEST}")
+    if count > 1 and (spec.get("call_id") or spec.get("legacy_id")):
+        return Response.error(400, "call_id and legacy_id name one call: count must be 1")
     key = spec.get("scenario")
     if key and key not in scenarios.SCENARIOS:
         return Response.error(
@@ -360,8 +370,12 @@ def create_calls(request: Request) -> Response:
         if spec.get("api_key"):
             sandbox.state["callrail"].setdefault("keys", set()).add(str(spec["api_key"]))
         for index in range(count):
-            # Oldest first, a few minutes apart, ending just now: the calls of the last hour.
-            started = now - timedelta(minutes=3 * (count - index), seconds=index * 7)
+            # Oldest first, a few minutes apart, ending just now: the calls of the last hour;
+            # with ``days``, spread evenly over those past days, ending an hour ago.
+            if days:
+                started = now - timedelta(hours=1) - timedelta(days=days) * (count - index) / count
+            else:
+                started = now - timedelta(minutes=3 * (count - index), seconds=index * 7)
             call = _make_call(sandbox, spec | {"account_id": account}, next(picks), started)
             _calls(sandbox)[call["id"]] = call
             created.append(call)

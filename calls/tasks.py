@@ -1,0 +1,46 @@
+"""Call tasks. Each takes ids and calls one service (STYLE.md: thin edges); each is safe
+to run twice, because the service claims its work first."""
+
+from __future__ import annotations
+
+from calls import pipeline, services, sweeps
+from otto.models import Company
+from otto.queues import task
+
+
+@task
+def ingest_call(call_id: int) -> None:
+    """Fetch one received call from CallRail, store its recording, hand it on."""
+    services.ingest_call(int(call_id))
+
+
+@task
+def refresh_call(call_id: int) -> None:
+    """Re-fetch the CallRail details of a call ingest is done with (call.modified)."""
+    services.refresh_call(int(call_id))
+
+
+@task
+def transcribe_call(call_id: int) -> None:
+    """Queue ``asr``: the seam to transcription (calls.pipeline)."""
+    pipeline.transcribe_call(int(call_id))
+
+
+@task
+def retry_due_calls() -> None:
+    """Re-enqueue received calls whose backoff or lease is over (schedule, every minute)."""
+    sweeps.retry_due_calls()
+
+
+@task
+def reconcile_callrail() -> None:
+    """One sweeps task per CallRail tenant (schedule, every 15 minutes)."""
+    sweeps.reconcile_callrail()
+
+
+@task
+def reconcile_company_calls(company_id: int) -> None:
+    """Ingest the tenant's recent calls that no webhook brought in."""
+    company = Company.objects.filter(pk=company_id, is_active=True).first()
+    if company is not None:
+        sweeps.reconcile_company(company)
