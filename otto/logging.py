@@ -8,6 +8,7 @@ import re
 import uuid
 from typing import Any
 
+import phonenumbers
 from pythonjsonlogger.json import JsonFormatter
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -77,6 +78,23 @@ def redact(text: str) -> str:
     text = _CARD.sub(_mask_card, text)
     text = _SSN.sub("[ssn]", text)
     return _PHONE.sub("[phone]", text)
+
+
+def mask_phone(number: str) -> str:
+    """A phone number with all but its last four digits hidden: ``+1 •••-•••-4559``.
+
+    For screens where staff recognise a caller without reading the whole number (the admin).
+    """
+    digits = re.sub(r"\D", "", number)
+    if len(digits) < 8:
+        return "•" * len(digits)
+    try:
+        country = phonenumbers.parse(number, None).country_code
+    except phonenumbers.NumberParseException:
+        return f"••• {digits[-4:]}"
+    if country == 1:
+        return f"+1 •••-•••-{digits[-4:]}"
+    return f"+{country} ••• {digits[-4:]}"
 
 
 def _redact_value(value: Any) -> Any:

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from otto.models import Analyzer, Company, Contact, Role, Transcriber
 from otto.services import check_phone
+from otto.timeline import Cursor
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -176,3 +177,30 @@ class ContactSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
         # The (company, phone) constraint is enforced by the service (409, not 400).
         validators: list = []
+
+
+class CursorField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> Cursor:
+        try:
+            return Cursor.decode(super().to_internal_value(data))
+        except ValueError:
+            raise serializers.ValidationError("This is not a cursor from this list.") from None
+
+
+class TimelineQuerySerializer(serializers.Serializer):
+    cursor = CursorField(required=False, help_text="The `next` link's cursor.")
+    page_size = serializers.IntegerField(required=False, default=50, min_value=1, max_value=200)
+
+
+class TimelineItemSerializer(serializers.Serializer):
+    type = serializers.CharField(
+        help_text='What happened: "call" (messages and appointments '
+        "come later). `data` is that item's own shape."
+    )
+    at = serializers.DateTimeField()
+    data = serializers.DictField()
+
+
+class TimelinePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    results = TimelineItemSerializer(many=True)

@@ -263,6 +263,8 @@ if S3_BUCKET:
             "default_acl": None,
             "file_overwrite": False,
             "querystring_expire": RECORDING_URL_TTL_SECONDS,
+            # SigV4: the only scheme newer regions and KMS-encrypted buckets accept.
+            "signature_version": "s3v4",
         },
     }
 

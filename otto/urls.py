@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from calls.urls import recording_urlpatterns
 from otto import health
 
 # Each app's API routes, mounted under /api/v1/ (the isolation tests walk all of them).
-api_v1: list = [path("", include("otto.api_urls"))]
+api_v1: list = [path("", include("otto.api_urls")), path("", include("calls.urls"))]
 
 urlpatterns = [
     path("health", health.live, name="health"),
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
+    # Signed, short-lived recording links (the local-storage stand-in for S3 presigned URLs).
+    *recording_urlpatterns,
     path("", include("integrations.urls")),
 ]
 

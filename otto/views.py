@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
-from otto import selectors, services
+from otto import selectors, services, timeline
 from otto.filters import ContactFilter
 from otto.models import Contact
 from otto.permissions import ALL_ROLES, MANAGERS, OFFICE
-from otto.serializers import CompanySerializer, ContactSerializer, MeSerializer
+from otto.serializers import (
+    CompanySerializer,
+    ContactSerializer,
+    MeSerializer,
+    TimelinePageSerializer,
+    TimelineQuerySerializer,
+)
 from otto.viewsets import Conflict, TenantAPIView, TenantViewSet
 
 
@@ -85,6 +95,29 @@ class ContactViewSet(
             )
         except services.DuplicateContact as exc:
             raise _duplicate(exc) from None
+
+    @extend_schema(parameters=[TimelineQuerySerializer], responses=TimelinePageSerializer)
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def timeline(self, request: Request, pk: Any = None) -> Response:
+        """The contact's history, newest first: items with a ``type`` ("call" for now)."""
+        contact = self.get_object()
+        query = TimelineQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        items, following = timeline.timeline_page(
+            request.company,
+            contact,
+            user=request.user,
+            role=request.role,
+            after=query.validated_data.get("cursor"),
+            size=query.validated_data["page_size"],
+        )
+        next_url = None
+        if following is not None:
+            next_url = replace_query_param(
+                request.build_absolute_uri(), "cursor", following.encode()
+            )
+        page = {"next": next_url, "results": [item.data() for item in items]}
+        return Response(TimelinePageSerializer(page).data)
 
 
 def _duplicate(exc: services.DuplicateContact) -> Conflict:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import factory as factory_boy
 from django.db.models import Model
 
+from calls.models import Call
 from otto.models import Company, Contact
 
 FACTORIES: dict[type[Model], Callable[[Company], Model]] = {}
@@ -41,3 +43,26 @@ class ContactFactory(factory_boy.django.DjangoModelFactory):
 @factory(Contact)
 def make_contact(company: Company) -> Contact:
     return ContactFactory(company=company)
+
+
+class CallFactory(factory_boy.django.DjangoModelFactory):
+    class Meta:
+        model = Call
+
+    external_id = factory_boy.Sequence(lambda n: f"CAL{n:032x}")
+    legacy_id = factory_boy.Sequence(lambda n: str(900000 + n))
+    direction = Call.Direction.INBOUND
+    answered = True
+    started_at = factory_boy.Sequence(
+        lambda n: datetime(2026, 3, 1, 9, tzinfo=UTC) + timedelta(minutes=n)
+    )
+    duration_seconds = 95
+    customer_number = factory_boy.LazyFunction(lambda: f"+1720555{next(_numbers):04d}")
+    tracking_number = "+13035550100"
+    customer_name = "Pat Caller"
+    stage = Call.Stage.RECORDED
+
+
+@factory(Call)
+def make_call(company: Company) -> Call:
+    return CallFactory(company=company, contact=ContactFactory(company=company))

@@ -1,0 +1,52 @@
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from rest_framework.exceptions import ValidationError
+
+from calls.models import Call
+from otto.services import check_phone
+
+
+class CallFilter(django_filters.FilterSet):
+    """Every filter maps onto the list indexes: (company, -started_at), (company, stage),
+    (company, answered, -started_at)."""
+
+    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    answered = django_filters.BooleanFilter(help_text="false lists the missed calls.")
+    direction = django_filters.ChoiceFilter(choices=Call.Direction.choices)
+    stage = django_filters.MultipleChoiceFilter(
+        choices=Call.Stage.choices, help_text="Repeat to match any of several stages."
+    )
+    # Ids, not model choices: another tenant's id matches nothing instead of revealing that
+    # it exists through a validation error.
+    contact = django_filters.NumberFilter(field_name="contact_id")
+    handled_by = django_filters.NumberFilter(field_name="handled_by_id")
+    tracking_number = django_filters.CharFilter(
+        method="filter_tracking_number", help_text="Any common phone format."
+    )
+    tag = django_filters.CharFilter(method="filter_tag", help_text="Calls carrying this tag.")
+
+    class Meta:
+        model = Call
+        fields = [
+            "started_after",
+            "started_before",
+            "answered",
+            "direction",
+            "stage",
+            "contact",
+            "handled_by",
+            "tracking_number",
+            "tag",
+        ]
+
+    def filter_tracking_number(self, queryset: QuerySet[Call], name: str, value: str):
+        try:
+            number = check_phone(value)
+        except DjangoValidationError as exc:
+            raise ValidationError({"tracking_number": exc.messages}) from None
+        return queryset.filter(tracking_number=number)
+
+    def filter_tag(self, queryset: QuerySet[Call], name: str, value: str):
+        return queryset.filter(tags__contains=[value])

@@ -1,0 +1,73 @@
+"""Recording links: short-lived URLs to a call's audio, and the audit of who asked for one.
+
+On S3 the link is a presigned GET that expires by itself. Any other storage (the local
+filesystem on the embedded default) gets a link to :func:`calls.views.recording_file`
+carrying a signed, timestamped token: the token is the credential, like a presigned URL's
+query string, and it expires after ``RECORDING_URL_TTL_SECONDS`` the same way. MEDIA_ROOT is
+never served as such.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+from calls.models import Call, RecordingAccess
+from otto.models import User
+
+_SALT = "calls.recording"
+
+
+class NoRecording(Exception):
+    """The call has no recording in storage (missed, no audio, or not fetched yet)."""
+
+
+class BadLink(Exception):
+    """A recording token that is expired, tampered with or not one of ours."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def open_recording_link(call: Call, *, user: User | None, ip_address: str | None) -> str:
+    """Record the access and return a short-lived URL to ``call``'s recording.
+
+    The caller has already decided that ``user`` may see ``call`` (the tenant viewset, or
+    the staff-only admin).
+    """
+    if not call.recording:
+        raise NoRecording(f"Call {call.pk} has no recording.")
+    RecordingAccess.objects.create(
+        company_id=call.company_id, call=call, user=user, ip_address=ip_address
+    )
+    return recording_url(call)
+
+
+def recording_url(call: Call) -> str:
+    storage = call.recording.storage
+    ttl = settings.RECORDING_URL_TTL_SECONDS
+    if getattr(storage, "querystring_auth", False):
+        # django-storages' S3: a presigned GET, valid for ttl seconds.
+        return storage.url(call.recording.name, expire=ttl)
+    # Only the call id is signed: the token reveals no storage path.
+    token = signing.dumps(call.pk, salt=_SALT)
+    return reverse("recording-file", args=[token])
+
+
+def check_token(token: str) -> Call:
+    """The call whose recording a local link points at, or :class:`BadLink`.
+
+    The tenant was checked when the link was made; the token itself is the credential.
+    """
+    try:
+        call_id = signing.loads(token, salt=_SALT, max_age=settings.RECORDING_URL_TTL_SECONDS)
+    except signing.SignatureExpired:
+        raise BadLink("link_expired", "This recording link has expired.") from None
+    except signing.BadSignature:
+        raise BadLink("link_invalid", "This recording link is not valid.") from None
+    call = Call.objects.only("recording", "recording_content_type").filter(pk=call_id).first()
+    if call is None or not call.recording:
+        raise NoRecording(f"Call {call_id} has no recording.")
+    return call

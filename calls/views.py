@@ -1,0 +1,93 @@
+"""The calls API (``calls/``, ``calls/{id}/``, ``calls/{id}/recording/``) and the local
+recording link it redirects to on the filesystem storage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_GET
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+
+from calls import recordings, selectors
+from calls.filters import CallFilter
+from calls.models import Call
+from calls.serializers import CallDetailSerializer, CallSerializer
+from otto.errors import error_body
+from otto.pagination import CursorPagination
+from otto.permissions import ALL_ROLES
+from otto.viewsets import TenantViewSet
+
+
+class CallCursorPagination(CursorPagination):
+    # Newest first; the id breaks ties between calls that started in the same microsecond.
+    ordering = ("-started_at", "-id")
+
+
+class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Calls as ingest stored them. Everyone reads; what a role sees is in the selector."""
+
+    queryset = Call.objects.select_related("contact", "handled_by")
+    serializer_class = CallSerializer
+    filterset_class = CallFilter
+    pagination_class = CallCursorPagination
+    # The order is fixed (the cursor depends on it); no ?ordering= or ?search= yet.
+    filter_backends = [DjangoFilterBackend]
+    roles = {"default": ALL_ROLES}
+
+    def get_queryset(self) -> QuerySet[Call]:
+        return selectors.visible_calls(
+            super().get_queryset(), user=self.request.user, role=self.request.role
+        )
+
+    def get_serializer_class(self) -> type[CallSerializer]:
+        return CallSerializer if self.action == "list" else CallDetailSerializer
+
+    @extend_schema(
+        responses={
+            302: OpenApiResponse(
+                description="Location: a short-lived link to the audio (S3 presigned or "
+                "signed local). Every request is audited."
+            ),
+            404: OpenApiResponse(description="No such call, or it has no recording."),
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def recording(self, request: Request, pk: Any = None) -> HttpResponse:
+        call = self.get_object()
+        try:
+            url = recordings.open_recording_link(
+                call, user=request.user, ip_address=request.META.get("REMOTE_ADDR")
+            )
+        except recordings.NoRecording:
+            raise NotFound("This call has no recording.") from None
+        response = redirect(url)
+        add_never_cache_headers(response)
+        return response
+
+
+@require_GET
+def recording_file(request: HttpRequest, token: str) -> HttpResponse:
+    """Stream a recording to whoever holds a valid, unexpired link (no session needed, as
+    with an S3 presigned URL: an ``<audio>`` element follows the redirect without a token)."""
+    try:
+        call = recordings.check_token(token)
+    except recordings.BadLink as exc:
+        return JsonResponse(error_body(exc.code, str(exc)), status=403)
+    except recordings.NoRecording:
+        return JsonResponse(error_body("not_found", "This recording no longer exists."), status=404)
+    try:
+        audio = call.recording.open("rb")
+    except FileNotFoundError:
+        return JsonResponse(error_body("not_found", "This recording no longer exists."), status=404)
+    response = FileResponse(audio, content_type=call.recording_content_type or "audio/mpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response
