@@ -27,6 +27,15 @@ def broker_redis() -> redis.Redis:
 
 
 @pytest.fixture(autouse=True)
+def _static_files_without_collectstatic(settings):
+    """Admin pages render from the apps' static files: the test run has no manifest."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with no queued tasks, cluster stats or cached values.
 

@@ -2,8 +2,6 @@
 
 import logging
 
-import pytest
-
 from otto.models import Company, PhoneNumber
 
 URL = "/api/v1/company/"
@@ -150,16 +148,7 @@ def test_a_blank_secret_clears_it(acme_manager):
     assert response.json()["callrail_api_key_set"] is False
 
 
-@pytest.fixture
-def admin_pages(settings):
-    """Admin pages render without collectstatic (no manifest in the test run)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
-def test_the_admin_change_page_never_shows_a_secret(admin_client, admin_pages, acme_manager):
+def test_the_admin_change_page_never_shows_a_secret(admin_client, acme_manager):
     client = acme_manager.client()
     client.patch(URL, {"callrail_api_key": "cr-api-TOPSECRET-1"}, format="json")
 
@@ -175,7 +164,7 @@ def test_the_admin_change_page_never_shows_a_secret(admin_client, admin_pages, a
     assert ciphertext[:10].encode() not in page.content
 
 
-def test_the_admin_sets_a_secret_through_a_write_only_input(admin_client, admin_pages, acme):
+def test_the_admin_sets_a_secret_through_a_write_only_input(admin_client, acme):
     page = admin_client.get(f"/admin/otto/company/{acme.pk}/change/")
     assert b'name="new_callrail_api_key"' in page.content
 

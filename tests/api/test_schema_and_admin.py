@@ -19,16 +19,8 @@ def test_the_schema_generates_without_warnings(tmp_path):
     assert "callrail_api_key_set" in schema
 
 
-@pytest.fixture
-def admin_pages(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.mark.parametrize("model", ["company", "membership", "phonenumber", "contact", "user"])
-def test_the_tenant_admin_changelists_render(admin_client, admin_pages, acme_manager, model):
+def test_the_tenant_admin_changelists_render(admin_client, acme_manager, model):
     make_contact(acme_manager.company)
 
     response = admin_client.get(f"/admin/otto/{model}/")
@@ -36,7 +28,7 @@ def test_the_tenant_admin_changelists_render(admin_client, admin_pages, acme_man
     assert response.status_code == 200
 
 
-def test_revoked_memberships_can_be_filtered_in_the_admin(admin_client, admin_pages, acme_csr):
+def test_revoked_memberships_can_be_filtered_in_the_admin(admin_client, acme_csr):
     Membership.objects.filter(pk=acme_csr.membership.pk).update(revoked_at="2026-01-01T00:00Z")
 
     response = admin_client.get("/admin/otto/membership/", {"revoked_at__isempty": "0"})

@@ -15,15 +15,6 @@ AUDIO = b"ID3\x04\x00fake mp3 bytes " + bytes(range(256)) * 8
 
 
 @pytest.fixture
-def admin_pages(settings):
-    """The admin renders without collectstatic."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
-@pytest.fixture
 def local_media(settings, tmp_path):
     """The embedded default: recordings on the local filesystem, in a fresh MEDIA_ROOT."""
     settings.STORAGES = {

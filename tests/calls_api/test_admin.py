@@ -35,7 +35,7 @@ def test_mask_phone_keeps_only_the_last_four_digits():
     assert mask_phone("+447911123456") == "+44 ••• 3456"
 
 
-def test_the_changelist_renders_masked_numbers(admin_client, admin_pages, acme, globex):
+def test_the_changelist_renders_masked_numbers(admin_client, acme, globex):
     acme_call = CallFactory(company=acme, customer_number="+13035554559")
     CallFactory(company=globex, customer_number="+17205550199")
 
@@ -61,7 +61,7 @@ def test_the_changelist_renders_masked_numbers(admin_client, admin_pages, acme, 
     ],
     ids=lambda q: ",".join(q),
 )
-def test_filters_and_search_find_the_call(admin_client, admin_pages, acme, globex, query):
+def test_filters_and_search_find_the_call(admin_client, acme, globex, query):
     wanted = CallFactory(
         company=acme,
         external_id="CALFAILED",
@@ -86,9 +86,7 @@ def test_filters_and_search_find_the_call(admin_client, admin_pages, acme, globe
     assert other.pk not in results
 
 
-def test_the_detail_plays_the_recording_and_links_the_webhooks(
-    admin_client, admin_pages, acme, local_media
-):
+def test_the_detail_plays_the_recording_and_links_the_webhooks(admin_client, acme, local_media):
     call = store_recording(CallFactory(company=acme, contact=ContactFactory(company=acme)))
     event = WebhookEvent.objects.create(
         provider="callrail", company=acme, dedupe_key="k1", event_type="call.completed"
@@ -115,7 +113,7 @@ def test_the_admin_player_link_is_audited_and_plays(admin_client, admin_user, ac
     assert (access.company, access.call, access.user) == (acme, call, admin_user)
 
 
-def test_the_detail_of_a_call_without_recording(admin_client, admin_pages, acme):
+def test_the_detail_of_a_call_without_recording(admin_client, acme):
     call = CallFactory(company=acme, answered=False)
 
     response = admin_client.get(change_url(call))
@@ -168,7 +166,7 @@ def test_staff_without_change_permission_cannot_run_actions(client, acme, django
     assert client.post(f"/admin/calls/call/{call.pk}/reingest/").status_code == 403
 
 
-def test_recording_access_is_read_only_in_the_admin(admin_client, admin_pages, acme):
+def test_recording_access_is_read_only_in_the_admin(admin_client, acme):
     call = CallFactory(company=acme)
     access = RecordingAccess.objects.create(company=acme, call=call, ip_address="203.0.113.9")
 
