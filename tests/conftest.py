@@ -36,6 +36,15 @@ def _static_files_without_collectstatic(settings):
 
 
 @pytest.fixture(autouse=True)
+def _forget_callrail_tenants():
+    """A rolled-back test leaves no row behind but fires no signal either: the webhook's
+    per-process tenant memory must not carry a company into the next test."""
+    from integrations.callrail.webhooks import forget_tenants
+
+    forget_tenants()
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with no queued tasks, cluster stats or cached values.
 

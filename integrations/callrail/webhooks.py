@@ -28,6 +28,7 @@ details. The webhook is a trigger: ingest re-fetches the call from CallRail's AP
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 
 from pydantic import ValidationError
@@ -73,6 +74,40 @@ def resolve_company(payload: dict) -> tuple[Company | None, str]:
     )
 
 
+# Finding the tenant (a JSON query) and decrypting its signing key cost more than storing
+# the event. A tenant and key that verified a delivery are remembered per process for
+# TENANT_MEMORY_SECONDS; a delivery that does not verify against the remembered key is
+# checked against the database, so a new key or a moved CallRail id works at once (CallRail
+# never resends). The cost: a replaced key still verifies for that long in each process.
+TENANT_MEMORY_SECONDS = 30.0
+MAX_REMEMBERED = 1024
+_remembered: dict[tuple[str, ...], tuple[float, Company, str]] = {}
+
+
+def _lookup_key(payload: dict) -> tuple[str, ...]:
+    names = ("company_resource_id", "company_id", "tracking_phone_number", "trackingnum")
+    return tuple(str(payload.get(name) or "") for name in names)
+
+
+def _remembered_tenant(lookup: tuple[str, ...], body: bytes, signature: str | None):
+    entry = _remembered.get(lookup)
+    if entry is None or entry[0] < time.monotonic():
+        return None
+    _, company, key = entry
+    return company if check_callrail_signature(body, signature, key) else None
+
+
+def _remember_tenant(lookup: tuple[str, ...], company: Company, key: str) -> None:
+    if len(_remembered) >= MAX_REMEMBERED:
+        _remembered.clear()
+    _remembered[lookup] = (time.monotonic() + TENANT_MEMORY_SECONDS, company, key)
+
+
+def forget_tenants(**kwargs: object) -> None:
+    """Drop this process's remembered tenants (a company's CallRail settings changed)."""
+    _remembered.clear()
+
+
 def check_delivery(
     body: bytes, headers: Mapping[str, str], route_event_type: str, *, replay: bool
 ) -> Incoming:
@@ -88,7 +123,14 @@ def check_delivery(
             "the body is not a JSON object; its tenant, and so its signature, cannot be checked",
         )
 
-    company, found_by = resolve_company(payload)
+    signature = headers.get("signature")
+    lookup = _lookup_key(payload)
+    # A replay is ops asking for a fresh look: always from the database.
+    company = None if replay else _remembered_tenant(lookup, body, signature)
+    if company is None:
+        company, found_by = resolve_company(payload)
+    else:
+        found_by = ""
     if company is None:
         return Incoming(
             event_type=route_event_type,
@@ -96,16 +138,21 @@ def check_delivery(
             status=Status.UNMATCHED,
             last_error=f"unknown tenant: {found_by}",
         )
-    signing_key = company.callrail_signing_key
-    if not signing_key:
-        return Incoming(
-            event_type=route_event_type,
-            dedupe_key="unmatched:" + body_key(body),
-            status=Status.UNMATCHED,
-            last_error=f"company {company.pk} (by {found_by}) has no CallRail signing key yet",
-        )
-    if not check_callrail_signature(body, headers.get("signature"), signing_key.reveal()):
-        raise SignatureInvalid(f"the Signature header does not match company {company.pk}'s key")
+    if found_by:  # looked up in the database just now: verify with its current key
+        signing_key = company.callrail_signing_key
+        if not signing_key:
+            return Incoming(
+                event_type=route_event_type,
+                dedupe_key="unmatched:" + body_key(body),
+                status=Status.UNMATCHED,
+                last_error=f"company {company.pk} (by {found_by}) has no CallRail signing key yet",
+            )
+        key = signing_key.reveal()
+        if not check_callrail_signature(body, signature, key):
+            raise SignatureInvalid(
+                f"the Signature header does not match company {company.pk}'s key"
+            )
+        _remember_tenant(lookup, company, key)
 
     try:
         call = CallWebhook.model_validate(payload)

@@ -132,6 +132,25 @@ def test_another_tenants_key_is_refused(acme, globex, send):
     assert not WebhookEvent.objects.exists()
 
 
+def test_a_new_signing_key_works_at_once_and_the_old_one_stops(acme, send):
+    first = call("call.completed.answered", id=1, resource_id="CAL1")
+    assert send(first, ACME_KEY).status_code == 200  # the tenant and key are now remembered
+
+    acme.callrail_signing_key = Secret(GLOBEX_KEY)
+    acme.save()
+
+    assert send(call("call.completed.answered", id=2), ACME_KEY).status_code == 401
+    assert stored(send(call("call.completed.answered", id=3), GLOBEX_KEY)).company == acme
+
+
+def test_a_key_changed_by_another_process_verifies_against_the_database(acme, send):
+    assert send(call("call.completed.answered", id=1), ACME_KEY).status_code == 200
+    # no signal reaches this process: the remembered key is stale
+    Company.objects.filter(pk=acme.pk).update(callrail_signing_key=Secret(GLOBEX_KEY))
+
+    assert stored(send(call("call.completed.answered", id=2), GLOBEX_KEY)).company == acme
+
+
 def test_an_unknown_tenant_is_acknowledged_and_stored_unmatched(db, send):
     response = send(call("call.completed.answered"), ACME_KEY)
 
