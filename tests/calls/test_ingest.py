@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 
 from calls import services, sweeps
@@ -218,7 +218,8 @@ def test_an_unexpected_error_is_recorded_then_raised(acme_callrail, sandbox, mon
     def storage_down(*args, **kwargs):
         raise OSError("storage is down")
 
-    monkeypatch.setattr(default_storage, "save", storage_down)
+    # On the class: the default_storage proxy is re-armed whenever a test changes STORAGES.
+    monkeypatch.setattr(FileSystemStorage, "save", storage_down)
 
     with pytest.raises(OSError, match="storage is down"):
         services.ingest_call(call.pk)
