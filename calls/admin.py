@@ -19,8 +19,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from calls import recordings
-from calls.models import Call, RecordingAccess
+from calls import recordings, retries
+from calls.models import Call, RecordingAccess, Transcript
 from otto.logging import mask_phone
 from otto.services import check_phone
 
@@ -65,7 +65,13 @@ class CallAdmin(ReadOnlyAdmin):
     # A million rows: no exact COUNT(*) per page view, and no date_hierarchy (its DISTINCT
     # over every date would scan them all); the date list filter costs nothing.
     show_full_result_count = False
-    actions = ("rerun_ingest", "refetch_recording")
+    actions = (
+        "retry_failed",
+        "rerun_transcription",
+        "swap_speaker_roles",
+        "rerun_ingest",
+        "refetch_recording",
+    )
     fieldsets = (
         (
             None,
@@ -93,6 +99,8 @@ class CallAdmin(ReadOnlyAdmin):
                 )
             },
         ),
+        ("Stage history", {"fields": ("stage_history",)}),
+        ("Transcript (redacted)", {"fields": ("transcript_roles", "transcript_view")}),
         ("CallRail attribution", {"fields": ("source_name", "campaign", "tags", "note")}),
         ("Webhooks", {"fields": ("webhook_event_links",)}),
         ("Record", {"fields": ("created_at", "updated_at")}),
@@ -182,13 +190,78 @@ class CallAdmin(ReadOnlyAdmin):
         if call.pk is None:
             return "-"
         # formaction: the change form itself is posted (with its CSRF token) to these URLs.
+        button = (
+            '<button type="submit" formaction="{}" formmethod="post" class="button">{}</button>'
+        )
+        buttons = []
+        if call.stage == Call.Stage.FAILED:
+            buttons.append((reverse("admin:calls_call_retry", args=[call.pk]), "Retry"))
+        buttons += [
+            (
+                reverse("admin:calls_call_retry", args=[call.pk]) + "?from_stage=transcription",
+                "Re-run transcription",
+            ),
+            (reverse("admin:calls_call_reingest", args=[call.pk]), "Re-run ingest"),
+            (reverse("admin:calls_call_refetch_recording", args=[call.pk]), "Re-fetch recording"),
+        ]
+        return format_html_join(" ", button, buttons)
+
+    @admin.display(description="Moves (oldest first)")
+    def stage_history(self, call: Call) -> str:
+        changes = call.stage_changes.select_related("actor").order_by("created_at", "pk")
+        if not changes:
+            return "None recorded."
+        return format_html_join(
+            mark_safe("<br>"),  # noqa: S308 - a constant
+            "{} · {} → {} · {} {}",
+            (
+                (
+                    f"{change.created_at:%Y-%m-%d %H:%M:%S %Z}",
+                    change.from_stage,
+                    change.to_stage,
+                    f"by {change.actor.email} ·" if change.actor else "",
+                    change.reason,
+                )
+                for change in changes
+            ),
+        )
+
+    @admin.display(description="Speaker roles")
+    def transcript_roles(self, call: Call) -> str:
+        transcript = Transcript.objects.filter(call=call).first()
+        if transcript is None:
+            return "-"
+        corrected = (
+            f", corrected {transcript.roles_corrected_at:%Y-%m-%d %H:%M}"
+            if transcript.roles_corrected_at
+            else ""
+        )
         return format_html(
-            '<button type="submit" formaction="{}" formmethod="post" class="button">'
-            "Re-run ingest</button> "
-            '<button type="submit" formaction="{}" formmethod="post" class="button">'
-            "Re-fetch recording</button>",
-            reverse("admin:calls_call_reingest", args=[call.pk]),
-            reverse("admin:calls_call_refetch_recording", args=[call.pk]),
+            "{} (confidence {}, {}{}) · redacted: {}",
+            ", ".join(f"speaker {k} = {v}" for k, v in sorted(transcript.roles.items())) or "-",
+            transcript.roles_confidence if transcript.roles_confidence is not None else "?",
+            transcript.roles_method or "?",
+            corrected,
+            transcript.redaction_counts or "nothing",
+        )
+
+    @admin.display(description="Utterances")
+    def transcript_view(self, call: Call) -> str:
+        transcript = Transcript.objects.filter(call=call).first()
+        if transcript is None:
+            return "No transcript."
+        return format_html_join(
+            mark_safe("<br>"),  # noqa: S308 - a constant
+            "<b>{}</b> [{}–{} s] {}",
+            (
+                (
+                    u.get("role") or f"speaker {u.get('speaker')}",
+                    u.get("start"),
+                    u.get("end"),
+                    u.get("text"),
+                )
+                for u in transcript.utterances
+            ),
         )
 
     # --- URLs: the audited recording link, and the one-call actions ---------------------
@@ -202,6 +275,11 @@ class CallAdmin(ReadOnlyAdmin):
                 "<int:call_id>/recording/",
                 view(require_GET, self.recording_view),
                 name="calls_call_recording",
+            ),
+            path(
+                "<int:call_id>/retry/",
+                view(require_POST, self.retry_view),
+                name="calls_call_retry",
             ),
             path(
                 "<int:call_id>/reingest/",
@@ -230,6 +308,16 @@ class CallAdmin(ReadOnlyAdmin):
         add_never_cache_headers(response)
         return response
 
+    def retry_view(self, request: HttpRequest, call_id: int) -> HttpResponseRedirect:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        call = get_object_or_404(Call.objects.select_related("company"), pk=call_id)
+        from_stage = request.GET.get("from_stage") or None
+        if from_stage is not None and from_stage not in retries.FROM_STAGES:
+            raise Http404("No such stage.")
+        self._retry(request, [call], from_stage=from_stage)
+        return HttpResponseRedirect(reverse("admin:calls_call_change", args=[call_id]))
+
     def reingest_view(self, request: HttpRequest, call_id: int) -> HttpResponseRedirect:
         return self._one(request, call_id, refetch_recording=False)
 
@@ -244,6 +332,39 @@ class CallAdmin(ReadOnlyAdmin):
         return HttpResponseRedirect(reverse("admin:calls_call_change", args=[call_id]))
 
     # --- bulk actions -------------------------------------------------------------------------
+
+    @admin.action(description="Retry the selected failed calls", permissions=["change"])
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        self._retry(request, queryset.select_related("company"), from_stage=None)
+
+    @admin.action(description="Re-run transcription of the selected calls", permissions=["change"])
+    def rerun_transcription(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        self._retry(request, queryset.select_related("company"), from_stage="transcription")
+
+    @admin.action(description="Swap speaker roles (agent ↔ customer)", permissions=["change"])
+    def swap_speaker_roles(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        count = 0
+        for call in queryset:
+            try:
+                retries.correct_roles(call, actor=request.user, swap=True)
+                count += 1
+            except retries.NoTranscript:
+                continue
+        self.message_user(request, f"Speaker roles swapped on {count} call(s).", messages.SUCCESS)
+
+    def _retry(self, request: HttpRequest, calls, *, from_stage: str | None) -> None:
+        done, refused = 0, []
+        # One call at a time, each under its own company; every retry is audited.
+        for call in calls:
+            try:
+                retries.retry_stage(call, actor=request.user, from_stage=from_stage)
+                done += 1
+            except retries.RetryRefused as exc:
+                refused.append(f"call {call.pk}: {exc}")
+        if done:
+            self.message_user(request, f"Retry requested for {done} call(s).", messages.SUCCESS)
+        for message in refused[:10]:
+            self.message_user(request, message, messages.WARNING)
 
     @admin.action(description="Re-run ingest for the selected calls", permissions=["change"])
     def rerun_ingest(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:

@@ -170,3 +170,75 @@ class RecordingAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → call {self.call_id} at {self.accessed_at:%Y-%m-%d %H:%M}"
+
+
+class CallStageChange(models.Model):
+    """One move of a call from one pipeline stage to another: the call's stage history.
+
+    Every move goes through :func:`calls.stages.move`, which writes this row in the same
+    transaction as the compare-and-set that made the move. A move made by a person (a retry
+    by ops, from the API or the admin) carries its ``actor``; the pipeline's own moves
+    have none. Retries are audited here, not in a table of their own.
+    """
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=16, choices=Call.Stage.choices)
+    to_stage = models.CharField(max_length=16, choices=Call.Stage.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["call", "created_at"], name="calls_stagechange_call_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"call {self.call_id}: {self.from_stage} → {self.to_stage}"
+
+
+class Transcript(models.Model):
+    """The redacted transcript of one call, with its speaker roles (one per call).
+
+    Only redacted text is ever stored: ``text`` and every utterance's ``text`` carry typed
+    placeholders (``[CARD]``…) where the recognised audio held card numbers, CVVs, SSNs or
+    bank account numbers; ``redaction_counts`` and ``redaction_spans`` say what was removed
+    and where (seconds), never what it was.
+    """
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="transcript")
+    text = models.TextField(blank=True)
+    # [{"speaker": 0, "role": "agent", "start": 0.6, "end": 4.1, "text": …, "confidence": …}]
+    utterances = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    word_count = models.PositiveIntegerField(default=0)
+
+    provider = models.CharField(max_length=16)
+    request_id = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    audio_minutes_billed = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True
+    )
+
+    # Diarised speaker index (as a string: JSON keys) → "agent" | "customer".
+    roles = models.JSONField(default=dict, blank=True)
+    roles_confidence = models.FloatField(null=True, blank=True)
+    roles_method = models.CharField(max_length=200, blank=True)
+    roles_corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    roles_corrected_at = models.DateTimeField(null=True, blank=True)
+
+    redaction_counts = models.JSONField(default=dict, blank=True)
+    redaction_spans = models.JSONField(default=list, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"transcript of call {self.call_id}"

@@ -1,10 +1,13 @@
-"""The seam between ingest and the rest of the call pipeline.
+"""The seams between the pipeline's stages: the one place each next stage is started from.
 
-Ingest ends by moving a call to ``recorded`` (its audio in storage) and calling
-:func:`start_transcription` exactly once, in the transaction that made that move. This is
-the one place the next stage is started from: the pipeline issue fills in
-:func:`transcribe_call` (Deepgram or Shunya, per tenant) behind the same task, so neither
-ingest nor its tests change when transcription arrives.
+- Ingest ends by moving a call to ``recorded`` and calling :func:`start_transcription`
+  exactly once, in the transaction that made that move.
+- Transcription (:mod:`calls.transcription`) ends by moving a call to ``transcribed`` and
+  calling :func:`start_analysis` exactly once, in the transaction that made that move.
+
+Analysis is not built yet (a later issue): :func:`start_analysis` starts nothing and the
+call waits at ``transcribed``, visibly, where the analysis issue's task will pick it up
+(filling in this one function). Nothing is faked: no analysis row, no ``analyzing`` stage.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def start_transcription(call: Call) -> None:
     enqueue(Queue.ASR, tasks.transcribe_call, call.pk)
 
 
-def transcribe_call(call_id: int) -> None:
-    """Transcription is not built yet (the pipeline issue): the call stays ``recorded``,
-    which is exactly where that issue's transcriber will pick it up. Nothing is faked."""
-    logger.info("call %s is recorded and waits for transcription (not built yet)", call_id)
+def start_analysis(call: Call) -> None:
+    """Hand a ``transcribed`` call to analysis. Not built yet: the call waits at
+    ``transcribed`` (docs/operations.md "Stages")."""
+    logger.info("call %s is transcribed and waits for analysis (not built yet)", call.pk)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from calls.models import Call
+from calls.models import Call, CallStageChange, Transcript
 
 
 class ContactSummarySerializer(serializers.Serializer):
@@ -37,6 +37,73 @@ class RecordingSerializer(serializers.Serializer):
 
     def get_url(self, call: Call) -> str:
         return reverse("call-recording", args=[call.pk])
+
+
+class UtteranceSerializer(serializers.Serializer):
+    speaker = serializers.IntegerField()
+    role = serializers.CharField(help_text="agent or customer")
+    start = serializers.FloatField(help_text="seconds")
+    end = serializers.FloatField(help_text="seconds")
+    text = serializers.CharField(help_text="Redacted: [CARD], [CVV], [SSN], [BANK_ACCOUNT].")
+    confidence = serializers.FloatField(allow_null=True)
+
+
+class TranscriptSerializer(serializers.ModelSerializer):
+    """The redacted transcript: the raw text is never stored, so it is never shown."""
+
+    utterances = UtteranceSerializer(many=True, read_only=True)
+    roles_corrected_by = UserSummarySerializer(allow_null=True, read_only=True)
+
+    class Meta:
+        model = Transcript
+        fields = [
+            "text",
+            "utterances",
+            "language",
+            "duration_seconds",
+            "word_count",
+            "provider",
+            "model",
+            "roles",
+            "roles_confidence",
+            "roles_method",
+            "roles_corrected_by",
+            "roles_corrected_at",
+            "redaction_counts",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    # Plain strings: one call stage enum in the schema (the call's own ``stage``).
+    from_stage = serializers.CharField(read_only=True)
+    to_stage = serializers.CharField(read_only=True)
+    actor = UserSummarySerializer(allow_null=True, read_only=True)
+
+    class Meta:
+        model = CallStageChange
+        fields = ["from_stage", "to_stage", "reason", "actor", "created_at"]
+        read_only_fields = fields
+
+
+class RetryInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=150)
+
+
+class RolesInputSerializer(serializers.Serializer):
+    """Either ``{"swap": true}`` or ``{"roles": {"0": "customer", "1": "agent"}}``."""
+
+    swap = serializers.BooleanField(required=False, default=False)
+    roles = serializers.DictField(
+        child=serializers.ChoiceField(choices=["agent", "customer"]), required=False
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("swap") and not attrs.get("roles"):
+            raise serializers.ValidationError("Give swap: true or a roles mapping.")
+        return attrs
 
 
 class CallSerializer(serializers.ModelSerializer):
@@ -73,6 +140,8 @@ class CallSerializer(serializers.ModelSerializer):
 
 class CallDetailSerializer(CallSerializer):
     recording = serializers.SerializerMethodField()
+    transcript = serializers.SerializerMethodField()
+    stage_history = StageChangeSerializer(source="stage_changes", many=True, read_only=True)
 
     class Meta(CallSerializer.Meta):
         fields = [
@@ -90,10 +159,18 @@ class CallDetailSerializer(CallSerializer):
             "attempts",
             "next_attempt_at",
             "last_error",
+            "transcript",
+            "stage_history",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(TranscriptSerializer(allow_null=True))
+    def get_transcript(self, call: Call) -> dict[str, Any] | None:
+        transcript = Transcript.objects.filter(call=call).select_related("roles_corrected_by")
+        found = transcript.first()
+        return TranscriptSerializer(found).data if found else None
 
     @extend_schema_field(RecordingSerializer(allow_null=True))
     def get_recording(self, call: Call) -> dict[str, Any] | None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import random
 import tempfile
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +41,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from calls import pipeline
+from calls import pipeline, stages
 from calls.models import Call
 from integrations.callrail import schemas
 from integrations.callrail.client import CallRailClient
@@ -58,9 +57,6 @@ logger = logging.getLogger(__name__)
 
 Stage = Call.Stage
 
-# Backoff after a transient failure: 1, 2, 4, 8 … minutes (with jitter), at most 30.
-RETRY_BASE_SECONDS = 60
-RETRY_MAX_SECONDS = 30 * 60
 # Shorter audio holds no conversation worth transcribing.
 MIN_RECORDING_SECONDS = 3
 # Recordings up to this size are buffered in memory, larger ones spill to a temporary file.
@@ -75,7 +71,9 @@ def _lease() -> datetime.timedelta:
 # --- entry points -----------------------------------------------------------------------
 
 
-def request_ingest(call: Call, *, refetch_recording: bool = False) -> None:
+def request_ingest(
+    call: Call, *, refetch_recording: bool = False, actor: Any = None, reason: str = ""
+) -> bool:
     """Put ``call`` back to be ingested (admin: "re-run ingest", "re-fetch recording").
 
     A ``received``, ``failed`` or ``skipped`` call, or any call with ``refetch_recording``,
@@ -86,14 +84,11 @@ def request_ingest(call: Call, *, refetch_recording: bool = False) -> None:
     """
     from calls import tasks
 
-    own = Call.objects.filter(pk=call.pk, company=call.company_id)
+    own = Call.objects.filter(pk=call.pk, company=call.company_id, stage=call.stage)
     if not refetch_recording and call.stage not in (Stage.RECEIVED, Stage.FAILED, Stage.SKIPPED):
         enqueue(Queue.DEFAULT, tasks.refresh_call, call.pk)
-        return
+        return True
     changes: dict[str, Any] = {
-        "stage": Stage.RECEIVED,
-        "stage_reason": "",
-        "stage_changed_at": timezone.now(),
         "attempts": 0,
         "next_attempt_at": None,
         "last_error": "",
@@ -105,8 +100,11 @@ def request_ingest(call: Call, *, refetch_recording: bool = False) -> None:
             "recording_sha256": "",
             "recording_content_type": "",
         }
-    if own.update(**changes):
+    reason = reason or ("recording re-fetch requested" if refetch_recording else "re-ingest")
+    if stages.move(own, call, Stage.RECEIVED, reason=reason, actor=actor, **changes):
         enqueue(Queue.DEFAULT, tasks.ingest_call, call.pk)
+        return True
+    return False
 
 
 def upsert_from_webhook(company: Company, webhook: CallWebhook, event: WebhookEvent) -> Call:
@@ -192,10 +190,6 @@ class StoredRecording:
     content_type: str
 
 
-class LeaseLost(Exception):
-    """Another worker took the call over (this one was presumed dead): stop quietly."""
-
-
 def ingest_call(call_id: int, *, listed: schemas.Call | None = None) -> str | None:
     """Ingest one ``received`` call; its stage afterwards, or None if it was not ours.
 
@@ -210,32 +204,27 @@ def ingest_call(call_id: int, *, listed: schemas.Call | None = None) -> str | No
         logger.info("call %s is not due for ingest; skipped", call_id)
         return None
     call, lease = claim
-    try:
-        client = CallRailClient.for_company(call.company)
-        found = listed or client.get_call(call.external_id)
-        if found.id != call.external_id:
-            call = _take_canonical_id(call, lease, found.id)
-            if call is None:
-                return None
-        call = apply_callrail_call(call, found, lease=lease)
-        reason = _nothing_to_record(found)
-        if reason:
-            return _finish(call, lease, Stage.SKIPPED, reason=reason)
-        recording = _store_recording(call, client)
-        if recording is None:
-            reason = "CallRail has no recording for this call any more (HTTP 404)"
-            return _finish(call, lease, Stage.SKIPPED, reason=reason)
-        return _finish(call, lease, Stage.RECORDED, recording=recording)
-    except LeaseLost:
-        logger.warning("call %s was taken over by another worker; this one stops", call_id)
-        return None
-    except ProviderError as exc:
-        return _retry_or_fail(call, lease, exc)
-    except Exception as exc:
-        # A bug or a storage outage: recorded like a transient error, then raised so the
-        # task fails visibly (Sentry, the task log).
-        _retry_or_fail(call, lease, exc)
-        raise
+    return stages.attempt(
+        _leased(call, lease), call, lambda: _ingest(call, lease, listed), back_to=None
+    )
+
+
+def _ingest(call: Call, lease: datetime.datetime, listed: schemas.Call | None) -> str | None:
+    client = CallRailClient.for_company(call.company)
+    found = listed or client.get_call(call.external_id)
+    if found.id != call.external_id:
+        call = _take_canonical_id(call, lease, found.id)
+        if call is None:
+            return None
+    call = apply_callrail_call(call, found, lease=lease)
+    reason = _nothing_to_record(found)
+    if reason:
+        return _finish(call, lease, Stage.SKIPPED, reason=reason)
+    recording = _store_recording(call, client)
+    if recording is None:
+        reason = "CallRail has no recording for this call any more (HTTP 404)"
+        return _finish(call, lease, Stage.SKIPPED, reason=reason)
+    return _finish(call, lease, Stage.RECORDED, recording=recording)
 
 
 def refresh_call(call_id: int) -> None:
@@ -253,9 +242,7 @@ def store_without_recording(call: Call, found: schemas.Call, reason: str) -> Non
     audio (``backfill_calls --no-recordings``); "re-fetch recording" brings it in later."""
     with transaction.atomic():
         apply_callrail_call(call, found)
-        Call.objects.filter(pk=call.pk, stage=Stage.RECEIVED).update(
-            stage=Stage.SKIPPED, stage_reason=reason[:200], stage_changed_at=timezone.now()
-        )
+        stages.move(Call.objects.filter(stage=Stage.RECEIVED), call, Stage.SKIPPED, reason=reason)
 
 
 def _claim(call_id: int) -> tuple[Call, datetime.datetime] | None:
@@ -285,7 +272,7 @@ def _take_canonical_id(call: Call, lease: datetime.datetime, canonical: str) -> 
     with transaction.atomic():
         row = _leased(call, lease).select_for_update().first()
         if row is None:
-            raise LeaseLost
+            raise stages.LeaseLost
         try:
             with transaction.atomic():
                 Call.objects.filter(pk=row.pk).update(external_id=canonical)
@@ -310,14 +297,14 @@ def apply_callrail_call(
     call: Call, found: schemas.Call, *, lease: datetime.datetime | None = None
 ) -> Call:
     """Write CallRail's view of the call and link its contact; with ``lease``, only while
-    the lease holds (else :class:`LeaseLost`)."""
+    the lease holds (else :class:`calls.stages.LeaseLost`)."""
     fields = _fields_from_api(found)
     with transaction.atomic():
         if fields["customer_number"]:
             fields["contact"] = _contact_for(call.company, fields["customer_number"], found)
         rows = _leased(call, lease) if lease else Call.objects.filter(pk=call.pk)
         if not rows.update(**fields):
-            raise LeaseLost
+            raise stages.LeaseLost
     for name, value in fields.items():
         setattr(call, name, value)
     return call
@@ -424,13 +411,7 @@ def _finish(
     reason: str = "",
     recording: StoredRecording | None = None,
 ) -> str:
-    changes: dict[str, Any] = {
-        "stage": stage,
-        "stage_reason": reason[:200],
-        "stage_changed_at": timezone.now(),
-        "next_attempt_at": None,
-        "last_error": "",
-    }
+    changes: dict[str, Any] = {"next_attempt_at": None, "last_error": ""}
     if recording is not None:
         changes |= {
             "recording": recording.name,
@@ -439,41 +420,10 @@ def _finish(
             "recording_content_type": recording.content_type[:100],
         }
     with transaction.atomic():
-        if not _leased(call, lease).update(**changes):
-            raise LeaseLost
+        if not stages.move(_leased(call, lease), call, stage, reason=reason, **changes):
+            raise stages.LeaseLost
         if stage == Stage.RECORDED:
             # Exactly once: only the compare-and-set that moved the call gets here.
             pipeline.start_transcription(call)
     logger.info("call %s ingested: %s %s", call.pk, stage, reason)
     return stage
-
-
-def _retry_or_fail(call: Call, lease: datetime.datetime, exc: Exception) -> str:
-    now = timezone.now()
-    error = str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
-    permanent = isinstance(exc, ProviderError) and exc.permanent
-    max_attempts = settings.PIPELINE_MAX_ATTEMPTS
-    if permanent or call.attempts >= max_attempts:
-        if not permanent:
-            error = f"gave up after {call.attempts} attempts: {error}"
-        _leased(call, lease).update(
-            stage=Stage.FAILED,
-            stage_reason=error[:200],
-            stage_changed_at=now,
-            next_attempt_at=None,
-            last_error=error,
-        )
-        logger.warning("call %s failed: %s", call.pk, error)
-        return Stage.FAILED
-    delay = _backoff(call.attempts, getattr(exc, "retry_after", None))
-    _leased(call, lease).update(next_attempt_at=now + delay, last_error=error)
-    logger.info("call %s will be retried in %ss: %s", call.pk, int(delay.total_seconds()), error)
-    return Stage.RECEIVED
-
-
-def _backoff(attempts: int, retry_after: float | None = None) -> datetime.timedelta:
-    """Exponential in the attempts made, with jitter so a burst of failures (a CallRail
-    outage) does not come back as one burst; never sooner than the provider asked."""
-    ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
-    seconds = random.uniform(ceiling / 2, ceiling)  # noqa: S311 -- jitter, not a secret
-    return datetime.timedelta(seconds=max(seconds, retry_after or 0))

@@ -1,7 +1,9 @@
 """The schedules' work: finding calls that were lost on the way.
 
-- ``retry-due-calls`` (every minute): Redis delivers a task at most once and a worker may
-  die mid-ingest, so PostgreSQL is swept for ``received`` calls that are due again.
+- ``retry-due-calls`` (every minute), the pipeline reaper: Redis delivers a task at most
+  once and a worker may die mid-task, so PostgreSQL is swept for calls that wait and are due
+  again (``received``, ``recorded``) and calls stuck in an in-progress stage past its
+  deadline (``transcribing``).
 - ``reconcile-callrail`` (every 15 minutes): CallRail never resends a webhook, so its API
   is polled for calls that no webhook brought in.
 """
@@ -12,9 +14,11 @@ import datetime
 import logging
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from calls import stages
 from calls.models import Call
 from calls.services import upsert_call
 from integrations.callrail.client import CallRailClient
@@ -33,33 +37,92 @@ RECEIVED_GRACE = datetime.timedelta(minutes=5)
 RETRY_BATCH = 500
 
 Stage = Call.Stage
+# The stages a call waits in for its next task, each with that task (see _task_for).
+WAITING = (Stage.RECEIVED, Stage.RECORDED)
+# The in-progress stages a worker holds a call in, each with the stage it waits in before.
+IN_PROGRESS = {Stage.TRANSCRIBING: Stage.RECORDED}
 
 
 def retry_due_calls(now: datetime.datetime | None = None) -> dict[str, int]:
-    """Enqueue ``received`` calls that are due: their backoff is over, their lease expired
-    (the worker died), or their first task was lost (never claimed after a grace period).
-    A call whose lease expired on its last attempt is ``failed``. Safe on several clusters:
-    enqueuing twice is harmless, the task claims the call first."""
+    """The pipeline reaper: enqueue every call that waits and is due, and take back every
+    call stuck in an in-progress stage past its deadline.
+
+    - Waiting stages (:data:`WAITING`): a call whose backoff is over or whose lease expired
+      (its worker died), or whose first task was lost (never claimed after a grace period),
+      is enqueued for its stage's task on its stage's queue.
+    - In-progress stages (:data:`IN_PROGRESS`): a call that has sat there longer than
+      ``PIPELINE_STAGE_DEADLINES`` is put back to the stage it waits in (compare-and-set on
+      its lease, so a worker still alive loses its claim and writes nothing) and enqueued.
+    - A call that is due again after its last allowed attempt is ``failed``.
+
+    Safe on several clusters: moves are compare-and-sets and enqueuing twice is harmless,
+    because every task claims its call first. ``WebhookEvent``s stuck in ``received`` are
+    the inbox's own reaper's (``reap-webhook-events``).
+    """
+    now = now or timezone.now()
+    counts = {"failed": 0, "enqueued": 0, "reclaimed": 0}
+    for stage, waiting in IN_PROGRESS.items():
+        counts["reclaimed"] += _reclaim(stage, waiting, now)
+    for stage in WAITING:
+        failed, enqueued = _enqueue_due(stage, now)
+        counts["failed"] += failed
+        counts["enqueued"] += enqueued
+    return counts
+
+
+def _task_for(stage: str):
     from calls import tasks
 
-    now = now or timezone.now()
-    max_attempts = settings.PIPELINE_MAX_ATTEMPTS
-    received = Call.objects.filter(stage=Stage.RECEIVED)
-    gave_up = received.filter(next_attempt_at__lte=now, attempts__gte=max_attempts).update(
-        stage=Stage.FAILED,
-        stage_reason=f"gave up after {max_attempts} attempts",
-        stage_changed_at=now,
-        next_attempt_at=None,
-        last_error=f"gave up after {max_attempts} attempts: its worker stopped every time",
+    return {
+        Stage.RECEIVED: (Queue.DEFAULT, tasks.ingest_call),
+        Stage.RECORDED: (Queue.ASR, tasks.transcribe_call),
+    }[stage]
+
+
+def _reclaim(stage: str, waiting: str, now: datetime.datetime) -> int:
+    """Put calls stuck in ``stage`` past its deadline back to ``waiting``, due now."""
+    cutoff = now - stages.deadline(stage)
+    stuck = Call.objects.filter(stage=stage, stage_changed_at__lt=cutoff).only(
+        "pk", "company_id", "stage", "next_attempt_at", "attempts"
     )
-    due = received.filter(
+    reclaimed = 0
+    for call in stuck.order_by("stage_changed_at")[:RETRY_BATCH]:
+        rows = Call.objects.filter(stage=stage, next_attempt_at=call.next_attempt_at)
+        reason = f"{stage} passed its deadline (worker presumed dead); attempt {call.attempts}"
+        if stages.move(rows, call, waiting, reason=reason, next_attempt_at=now):
+            reclaimed += 1
+            logger.warning("call %s was stuck %s; put back to %s", call.pk, stage, waiting)
+    return reclaimed
+
+
+def _enqueue_due(stage: str, now: datetime.datetime) -> tuple[int, int]:
+    max_attempts = settings.PIPELINE_MAX_ATTEMPTS
+    waiting = Call.objects.filter(stage=stage)
+    reason = f"gave up after {max_attempts} attempts"
+    with transaction.atomic():
+        exhausted = waiting.filter(next_attempt_at__lte=now, attempts__gte=max_attempts)
+        failed = list(
+            exhausted.select_for_update(skip_locked=True).only("pk", "company_id", "stage")[
+                :RETRY_BATCH
+            ]
+        )
+        Call.objects.filter(pk__in=[c.pk for c in failed]).update(
+            stage=Stage.FAILED,
+            stage_reason=reason,
+            stage_changed_at=now,
+            next_attempt_at=None,
+            last_error=f"{reason}: its worker stopped every time",
+        )
+        stages.record_moves(failed, Stage.FAILED, reason=reason)
+    due = waiting.filter(
         Q(next_attempt_at__lte=now)
         | Q(next_attempt_at__isnull=True, stage_changed_at__lt=now - RECEIVED_GRACE)
     ).order_by(F("next_attempt_at").asc(nulls_first=True))
     ids = list(due.values_list("pk", flat=True)[:RETRY_BATCH])
+    queue, task = _task_for(stage)
     for call_id in ids:
-        enqueue(Queue.DEFAULT, tasks.ingest_call, call_id)
-    return {"failed": gave_up, "enqueued": len(ids)}
+        enqueue(queue, task, call_id)
+    return len(failed), len(ids)
 
 
 def reconcile_callrail() -> list[int]:

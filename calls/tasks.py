@@ -3,7 +3,7 @@ to run twice, because the service claims its work first."""
 
 from __future__ import annotations
 
-from calls import pipeline, services, sweeps
+from calls import services, sweeps, transcription
 from otto.models import Company
 from otto.queues import task
 
@@ -22,13 +22,13 @@ def refresh_call(call_id: int) -> None:
 
 @task
 def transcribe_call(call_id: int) -> None:
-    """Queue ``asr``: the seam to transcription (calls.pipeline)."""
-    pipeline.transcribe_call(int(call_id))
+    """Queue ``asr``: transcribe one recorded call (Deepgram, or per the company)."""
+    transcription.transcribe_call(int(call_id))
 
 
 @task
 def retry_due_calls() -> None:
-    """Re-enqueue received calls whose backoff or lease is over (schedule, every minute)."""
+    """The pipeline reaper (schedule, every minute): re-enqueue due and stuck calls."""
     sweeps.retry_due_calls()
 
 

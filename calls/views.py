@@ -11,20 +11,27 @@ from django.shortcuts import redirect
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
+from rest_framework.response import Response
 
-from calls import recordings, selectors
+from calls import recordings, retries, selectors
 from calls.filters import CallFilter
 from calls.models import Call
-from calls.serializers import CallDetailSerializer, CallSerializer
+from calls.serializers import (
+    CallDetailSerializer,
+    CallSerializer,
+    RetryInputSerializer,
+    RolesInputSerializer,
+    TranscriptSerializer,
+)
 from otto.errors import error_body
 from otto.pagination import CursorPagination
-from otto.permissions import ALL_ROLES
-from otto.viewsets import TenantViewSet
+from otto.permissions import ALL_ROLES, MANAGERS, OFFICE
+from otto.viewsets import Conflict, TenantViewSet
 
 
 class CallCursorPagination(CursorPagination):
@@ -41,7 +48,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     pagination_class = CallCursorPagination
     # The order is fixed (the cursor depends on it); no ?ordering= or ?search= yet.
     filter_backends = [DjangoFilterBackend]
-    roles = {"default": ALL_ROLES}
+    roles = {"default": ALL_ROLES, "retry": MANAGERS, "transcript_roles": OFFICE}
 
     def get_queryset(self) -> QuerySet[Call]:
         return selectors.visible_calls(
@@ -50,6 +57,68 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
 
     def get_serializer_class(self) -> type[CallSerializer]:
         return CallSerializer if self.action == "list" else CallDetailSerializer
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        call = self.get_object()
+        # Oldest first: the history reads as the call's life.
+        history = call.stage_changes.select_related("actor").order_by("created_at", "pk")
+        call._prefetched_objects_cache = {"stage_changes": history}
+        return Response(self.get_serializer(call).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "from_stage",
+                str,
+                enum=list(retries.FROM_STAGES),
+                description="Re-run from this stage, whatever the call's stage.",
+            )
+        ],
+        request=RetryInputSerializer,
+        responses={
+            200: CallDetailSerializer,
+            409: OpenApiResponse(description="Not failed (and no from_stage), or it moved."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: Any = None) -> Response:
+        """Restart a failed call from its failed stage (manager); audited."""
+        call = self.get_object()
+        body = RetryInputSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        from_stage = request.query_params.get("from_stage") or None
+        if from_stage is not None and from_stage not in retries.FROM_STAGES:
+            raise ValidationError({"from_stage": [f"One of: {', '.join(retries.FROM_STAGES)}."]})
+        try:
+            retries.retry_stage(
+                call,
+                actor=request.user,
+                from_stage=from_stage,
+                reason=body.validated_data.get("reason", ""),
+            )
+        except retries.RetryRefused as exc:
+            raise Conflict(str(exc), details={"stage": call.stage}) from None
+        return self.retrieve(request, pk=pk)
+
+    @extend_schema(request=RolesInputSerializer, responses={200: TranscriptSerializer})
+    @action(detail=True, methods=["patch"], url_path="transcript/roles")
+    def transcript_roles(self, request: Request, pk: Any = None) -> Response:
+        """Correct who is the agent and who the customer (manager or CSR)."""
+        call = self.get_object()
+        body = RolesInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            transcript = retries.correct_roles(
+                call,
+                actor=request.user,
+                swap=body.validated_data.get("swap", False),
+                roles=body.validated_data.get("roles"),
+            )
+        except retries.NoTranscript as exc:
+            raise NotFound(str(exc)) from None
+        except ValueError as exc:
+            raise ValidationError({"roles": [str(exc)]}) from None
+        return Response(TranscriptSerializer(transcript).data)
 
     @extend_schema(
         responses={

@@ -120,3 +120,21 @@ def env_mapping(name: str, *, keys: Sequence[str] | None = None) -> dict[str, st
             raise _bad(name, value, f"each key once ({key!r} repeats)")
         mapping[key] = item
     return mapping
+
+
+_DURATION = re.compile(r"(\d+)([smh]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def env_durations(
+    name: str, defaults: dict[str, int], *, keys: Sequence[str] | None = None
+) -> dict[str, int]:
+    """``key=duration`` pairs in seconds (``900``, ``900s``, ``15m``, ``1h``) over
+    ``defaults``, e.g. ``transcribing=15m,analyzing=600``."""
+    durations = dict(defaults)
+    for key, item in env_mapping(name, keys=keys).items():
+        match = _DURATION.fullmatch(item)
+        if not match or int(match[1]) <= 0:
+            raise _bad(name, item, "positive durations such as 900, 900s, 15m or 1h")
+        durations[key] = int(match[1]) * _UNIT_SECONDS[match[2]]
+    return durations

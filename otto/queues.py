@@ -152,10 +152,27 @@ def enqueue(queue: str, func: Callable[..., Any], *ids: int | str | uuid.UUID) -
         if isinstance(value, bool) or not isinstance(value, _ID_TYPES):
             raise TypeError(f"tasks take ids only, got {type(value).__name__}")
     request_id = get_request_id()
-    transaction.on_commit(functools.partial(_push, queue, path, ids, request_id))
+    name = task_name(func, path, ids)
+    transaction.on_commit(functools.partial(_push, queue, path, ids, request_id, name=name))
 
 
-def _push(queue: Queue, path: str, ids: tuple[Any, ...], request_id: str | None) -> None:
+def task_name(func: Callable[..., Any], path: str, ids: tuple[Any, ...]) -> str:
+    """The django-q task name: ``call 42 · calls.tasks.transcribe_call`` when the task's
+    first argument is a call id, so the admin's Failed tasks (searchable by name) lead to
+    the call; otherwise the task's path and a short unique suffix."""
+    names = _arg_names(getattr(func, "__wrapped__", func))
+    if ids and names and names[0] == "call_id":
+        return f"call {ids[0]} · {path}"[:100]
+    return f"{path} · {uuid.uuid4().hex[:8]}"[:100]
+
+
+def _push(
+    queue: Queue,
+    path: str,
+    ids: tuple[Any, ...],
+    request_id: str | None,
+    name: str | None = None,
+) -> None:
     from django_q.tasks import async_task
 
     cluster = cluster_for(queue)
@@ -167,6 +184,7 @@ def _push(queue: Queue, path: str, ids: tuple[Any, ...], request_id: str | None)
             cluster=cluster,
             broker=get_broker(cluster),
             group=path,
+            task_name=name,
         )
     except Exception:
         logger.exception("could not enqueue %s on queue %s (cluster %s)", path, queue, cluster)

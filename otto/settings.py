@@ -15,6 +15,7 @@ from dotenv import load_dotenv
 from otto.env import (
     env_bool,
     env_choice,
+    env_durations,
     env_float,
     env_int,
     env_list,
@@ -199,6 +200,15 @@ Q_TASK_TIMEOUT = 600
 # How many times a unit of work (a webhook event, later a call's stage) is tried before
 # it is marked failed for ops to retry.
 PIPELINE_MAX_ATTEMPTS = env_int("PIPELINE_MAX_ATTEMPTS", 5, minimum=1)
+# How long a call may sit in an in-progress stage before the reaper presumes its worker
+# dead and puts it back to wait (seconds; docs/operations.md "The reaper").
+PIPELINE_STAGE_DEADLINES = env_durations(
+    "PIPELINE_STAGE_DEADLINES",
+    {"transcribing": 15 * 60, "analyzing": 10 * 60},
+    keys=("transcribing", "analyzing"),
+)
+# The transcriber of a company that names none (per company: Company.transcriber).
+TRANSCRIBER = env_choice("TRANSCRIBER", ("deepgram", "shunya"), "deepgram")
 
 Q_CLUSTER = {
     "name": DEFAULT_CLUSTER,

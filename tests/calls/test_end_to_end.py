@@ -29,9 +29,10 @@ def test_sandbox_calls_are_ingested_by_a_real_cluster(
         webhook_url=f"{live_server.url}/callrail/call.completed",
     )
 
-    # then each is acknowledged at once, and ingested by the cluster with its recording
+    # then each is acknowledged at once, ingested by the cluster with its recording, and
+    # transcribed (tests/pipeline covers transcription itself)
     assert [call["status"] for call in made] == [200] * 3
-    recorded = Call.objects.filter(stage=Call.Stage.RECORDED)
+    recorded = Call.objects.filter(stage=Call.Stage.TRANSCRIBED)
     wait_for(lambda: recorded.count() == 3, timeout=60)
     assert set(recorded.values_list("external_id", flat=True)) == {c["id"] for c in made}
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 
-from calls import services, sweeps
+from calls import services, stages, sweeps
 from calls.models import Call
 from tests.calls.conftest import INGEST, TRANSCRIBE, make_calls
 
@@ -172,7 +172,7 @@ def test_a_worker_killed_mid_ingest_is_picked_up_after_its_lease(acme_callrail, 
     # and once it expires, the retry sweep ingests it
     assert sweeps.retry_due_calls(now=lease - SECOND)["enqueued"] == 0
     with run_tasks() as worker:
-        assert retry_when_due(call) == {"failed": 0, "enqueued": 1}
+        assert retry_when_due(call) == {"failed": 0, "enqueued": 1, "reclaimed": 0}
     call.refresh_from_db()
     assert (call.stage, call.attempts) == (Stage.RECORDED, 2)
     assert worker.count(TRANSCRIBE) == 1
@@ -183,7 +183,7 @@ def test_the_old_worker_cannot_write_after_its_lease_was_taken_over(acme_callrai
     call, stale = services._claim(call.pk)
     services.request_ingest(call)  # ops re-run it: the old lease is void
 
-    with pytest.raises(services.LeaseLost):
+    with pytest.raises(stages.LeaseLost):
         services._finish(call, stale, Stage.SKIPPED, reason="too late")
 
     call.refresh_from_db()
@@ -198,7 +198,7 @@ def test_a_worker_killed_on_the_last_attempt_ends_failed(acme_callrail, sandbox,
     result = sweeps.retry_due_calls(now=lease + SECOND)
 
     call.refresh_from_db()
-    assert result == {"failed": 1, "enqueued": 0}
+    assert result == {"failed": 1, "enqueued": 0, "reclaimed": 0}
     assert call.stage == Stage.FAILED and "worker stopped" in call.last_error
 
 
@@ -230,13 +230,13 @@ def test_an_unexpected_error_is_recorded_then_raised(acme_callrail, sandbox, mon
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after():
-    first = [services._backoff(1).total_seconds() for _ in range(20)]
-    fourth = [services._backoff(4).total_seconds() for _ in range(20)]
+    first = [stages.backoff(1).total_seconds() for _ in range(20)]
+    fourth = [stages.backoff(4).total_seconds() for _ in range(20)]
 
     assert all(30 <= s <= 60 for s in first) and len(set(first)) > 1
     assert all(240 <= s <= 480 for s in fourth)
-    assert services._backoff(20).total_seconds() <= services.RETRY_MAX_SECONDS
-    assert services._backoff(1, retry_after=600).total_seconds() == 600
+    assert stages.backoff(20).total_seconds() <= stages.RETRY_MAX_SECONDS
+    assert stages.backoff(1, retry_after=600).total_seconds() == 600
 
 
 # --- idempotency and the admin's entry point ------------------------------------------------

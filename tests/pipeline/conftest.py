@@ -1,0 +1,57 @@
+"""Fixtures for the pipeline after ingest: recorded calls whose stored audio is one of the
+sandbox's scenarios, and the stand-in worker of tests/calls (here it runs transcription)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from calls.models import Call
+from integrations.sandbox import scenarios
+from otto import queues
+from tests.api.factories import CallFactory
+from tests.calls.conftest import (  # noqa: F401 -- fixtures shared with ingest's tests
+    Worker,
+    _recordings_in_tmp,
+    run_tasks,
+)
+
+TRANSCRIBE = "calls.tasks.transcribe_call"
+INGEST = "calls.tasks.ingest_call"
+Stage = Call.Stage
+
+
+@pytest.fixture
+def worker(monkeypatch) -> Worker:
+    """tests/calls' stand-in worker, running transcription too (ingest's tests hold it)."""
+    stand_in = Worker()
+    stand_in.held = set()
+    monkeypatch.setattr(queues, "_push", stand_in.push)
+    return stand_in
+
+
+def scenario_audio(key: str) -> bytes:
+    return scenarios.audio_for(scenarios.SCENARIOS[key])
+
+
+def recorded_call(company, scenario: str = "booked", *, audio: bytes | None = None, **fields):
+    """A ``recorded`` call whose stored audio is the sandbox scenario's (or ``audio``)."""
+    data = audio if audio is not None else scenario_audio(scenario)
+    found = scenarios.SCENARIOS.get(scenario)
+    fields.setdefault("direction", found.direction if found else Call.Direction.INBOUND)
+    fields.setdefault("stage", Stage.RECORDED)
+    call = CallFactory(company=company, **fields)
+    call.recording.save(call.recording_path, ContentFile(data), save=False)
+    call.recording_size = len(data)
+    call.recording_content_type = "audio/wav"
+    call.save()
+    return call
+
+
+def make_due(call: Call) -> None:
+    """Skip the backoff: the call's next attempt is due now."""
+    past = timezone.now() - datetime.timedelta(seconds=1)
+    Call.objects.filter(pk=call.pk).update(next_attempt_at=past)

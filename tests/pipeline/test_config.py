@@ -1,0 +1,34 @@
+"""PIPELINE_STAGE_DEADLINES parsing, and call tasks named after their call (Failed tasks)."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from calls import tasks
+from otto.env import env_durations
+from otto.queues import task_name
+
+DEFAULTS = {"transcribing": 900, "analyzing": 600}
+
+
+def test_deadlines_take_seconds_or_units_over_the_defaults(monkeypatch):
+    monkeypatch.setenv("PIPELINE_STAGE_DEADLINES", "transcribing=20m")
+
+    assert env_durations("PIPELINE_STAGE_DEADLINES", DEFAULTS, keys=list(DEFAULTS)) == {
+        "transcribing": 1200,
+        "analyzing": 600,
+    }
+
+
+@pytest.mark.parametrize("value", ["transcribing=soon", "transcribing=0", "typing=5m"])
+def test_a_bad_deadline_is_refused(monkeypatch, value):
+    monkeypatch.setenv("PIPELINE_STAGE_DEADLINES", value)
+
+    with pytest.raises(ImproperlyConfigured, match="PIPELINE_STAGE_DEADLINES"):
+        env_durations("PIPELINE_STAGE_DEADLINES", DEFAULTS, keys=list(DEFAULTS))
+
+
+def test_a_call_task_is_named_after_its_call():
+    path = tasks.transcribe_call.task_path
+
+    assert task_name(tasks.transcribe_call, path, (42,)) == f"call 42 · {path}"
+    assert task_name(tasks.reconcile_callrail, "x", ()).startswith("x · ")
