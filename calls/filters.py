@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 
+from calls import search
 from calls.models import Call
 from otto.services import check_phone
 
@@ -26,6 +27,11 @@ class CallFilter(django_filters.FilterSet):
         method="filter_tracking_number", help_text="Any common phone format."
     )
     tag = django_filters.CharFilter(method="filter_tag", help_text="Calls carrying this tag.")
+    search = django_filters.CharFilter(
+        method="filter_search",
+        help_text="Words in the redacted transcript, the customer's name or the tags (web "
+        'search syntax: "a phrase", -excluded). Results come best match first.',
+    )
 
     class Meta:
         model = Call
@@ -39,6 +45,7 @@ class CallFilter(django_filters.FilterSet):
             "handled_by",
             "tracking_number",
             "tag",
+            "search",
         ]
 
     def filter_tracking_number(self, queryset: QuerySet[Call], name: str, value: str):
@@ -50,3 +57,6 @@ class CallFilter(django_filters.FilterSet):
 
     def filter_tag(self, queryset: QuerySet[Call], name: str, value: str):
         return queryset.filter(tags__contains=[value])
+
+    def filter_search(self, queryset: QuerySet[Call], name: str, value: str):
+        return search.search(queryset, value) if value.strip() else queryset

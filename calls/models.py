@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from otto.models import Company, Contact
@@ -90,6 +92,10 @@ class Call(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
+    # Full-text search over the redacted transcript, the customer name and the CallRail
+    # tags (calls.search, queue `indexing`). PostgreSQL only; NULL until first indexed.
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
+
     # The stored deliveries that created or touched this call (admin: raw webhooks).
     webhook_events = models.ManyToManyField(
         "integrations.WebhookEvent", blank=True, related_name="calls"
@@ -115,6 +121,7 @@ class Call(models.Model):
             models.Index(fields=["company", "legacy_id"], name="calls_company_legacy_idx"),
             # The retry sweep: due calls in a stage, across tenants.
             models.Index(fields=["stage", "next_attempt_at"], name="calls_stage_due_idx"),
+            GinIndex(fields=["search_vector"], name="calls_search_gin"),
         ]
 
     def __str__(self) -> str:

@@ -29,6 +29,10 @@ def start_transcription(call: Call) -> None:
 
 
 def start_analysis(call: Call) -> None:
-    """Hand a ``transcribed`` call to analysis. Not built yet: the call waits at
-    ``transcribed`` (docs/operations.md "Stages")."""
+    """Hand a ``transcribed`` call on: its transcript is indexed for search (queue
+    ``indexing``), and analysis, not built yet, leaves the call waiting at ``transcribed``
+    (docs/operations.md "Stages")."""
+    from calls import tasks
+
+    enqueue(Queue.INDEXING, tasks.index_call, call.pk)
     logger.info("call %s is transcribed and waits for analysis (not built yet)", call.pk)

@@ -230,11 +230,15 @@ def _ingest(call: Call, lease: datetime.datetime, listed: schemas.Call | None) -
 def refresh_call(call_id: int) -> None:
     """Re-fetch a call ingest is done with and apply what changed (note, tags, lead
     status…); its stage, recording and transcription are left as they are."""
+    from calls import tasks
+
     call = Call.objects.select_related("company").filter(pk=call_id).first()
     if call is None or call.stage == Stage.RECEIVED:
         return  # gone, or ingest will fetch it anyway
     found = CallRailClient.for_company(call.company).get_call(call.external_id)
     apply_callrail_call(call, found)
+    # The name and tags are searchable: index again (a no-op until transcribed is fine).
+    enqueue(Queue.INDEXING, tasks.index_call, call.pk)
 
 
 def store_without_recording(call: Call, found: schemas.Call, reason: str) -> None:

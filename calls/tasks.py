@@ -3,7 +3,7 @@ to run twice, because the service claims its work first."""
 
 from __future__ import annotations
 
-from calls import services, sweeps, transcription
+from calls import search, services, sweeps, transcription
 from otto.models import Company
 from otto.queues import task
 
@@ -44,3 +44,9 @@ def reconcile_company_calls(company_id: int) -> None:
     company = Company.objects.filter(pk=company_id, is_active=True).first()
     if company is not None:
         sweeps.reconcile_company(company)
+
+
+@task
+def index_call(call_id: int) -> None:
+    """Queue ``indexing``: recompute the call's full-text search vector (calls.search)."""
+    search.index_call(int(call_id))

@@ -38,6 +38,12 @@ class CallCursorPagination(CursorPagination):
     # Newest first; the id breaks ties between calls that started in the same microsecond.
     ordering = ("-started_at", "-id")
 
+    def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> tuple[str, ...]:
+        # A search is ranked: best match first (the rank comes from calls.search).
+        if request.query_params.get("search", "").strip():
+            return ("-rank", "-id")
+        return self.ordering
+
 
 class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Calls as ingest stored them. Everyone reads; what a role sees is in the selector."""
@@ -46,7 +52,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     serializer_class = CallSerializer
     filterset_class = CallFilter
     pagination_class = CallCursorPagination
-    # The order is fixed (the cursor depends on it); no ?ordering= or ?search= yet.
+    # The order is fixed (the cursor depends on it): newest first, or best match for ?search=.
     filter_backends = [DjangoFilterBackend]
     roles = {"default": ALL_ROLES, "retry": MANAGERS, "transcript_roles": OFFICE}
 

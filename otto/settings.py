@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Full-text search on calls (SearchVectorField, GIN); harmless on the SQLite default.
+    "django.contrib.postgres",
     "corsheaders",
     "rest_framework",
     "django_filters",

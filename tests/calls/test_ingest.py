@@ -285,7 +285,8 @@ def test_rerun_ingest_of_a_recorded_call_only_refreshes_its_details(
 
     call.refresh_from_db()
     assert (call.stage, call.note) == (Stage.RECORDED, "Called back")
-    assert worker.paths() == {"calls.tasks.refresh_call": 1}
+    # no new download or transcription: the details are refreshed and re-indexed
+    assert worker.paths() == {"calls.tasks.refresh_call": 1, "calls.tasks.index_call": 1}
     assert len(sandbox.recorded("callrail.media.file")) == 1
 
 

@@ -43,8 +43,8 @@ def test_a_booked_call_is_transcribed_once_with_roles(acme, sandbox, run_tasks):
         (Stage.RECORDED, Stage.TRANSCRIBING),
         (Stage.TRANSCRIBING, Stage.TRANSCRIBED),
     ]
-    # analysis is not built: nothing is enqueued after transcription, the call waits
-    assert worker.pushed == []
+    # only search indexing follows: analysis is not built, so the call waits at transcribed
+    assert worker.pushed == [("indexing", "calls.tasks.index_call", (call.pk,))]
 
 
 def test_the_card_number_scenario_is_stored_redacted(acme, sandbox):
