@@ -21,27 +21,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from calls import recordings, retries
 from calls.models import Call, RecordingAccess, Transcript
+from otto.admin_base import ReadOnlyAdmin
 from otto.logging import mask_phone
 from otto.services import check_phone
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Evidence, not data entry: no add, no delete, no save buttons."""
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Call)

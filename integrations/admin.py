@@ -20,10 +20,11 @@ from django.views.decorators.http import require_POST
 
 from integrations import services
 from integrations.models import WebhookEvent
+from otto.admin_base import ReadOnlyAdmin
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "provider",
@@ -57,21 +58,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "pretty_body",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Headers")
     def pretty_headers(self, event: WebhookEvent) -> str:

@@ -18,15 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from calls.backfill import EXISTING, FAILED, NEW, RETRYING, backfill_calls
 from integrations.errors import ProviderError
-from otto.models import Company
-
-
-def find_company(ref: str) -> Company:
-    lookup = {"pk": int(ref)} if ref.isdigit() else {"slug": ref}
-    company = Company.objects.filter(**lookup).first()
-    if company is None:
-        raise CommandError(f"No company with {'id' if ref.isdigit() else 'slug'} {ref!r}.")
-    return company
+from otto.commands import find_company
 
 
 def parse_day(value: str) -> datetime.date:

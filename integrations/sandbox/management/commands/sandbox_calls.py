@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.sandbox import scenarios
-from integrations.sandbox.management.commands.sandbox_sms import find_company, sandbox_post
+from integrations.sandbox.management.commands.sandbox_sms import sandbox_post
+from otto.commands import find_company
 from otto.models import PhoneNumber
 
 WEBHOOK_PATH = "/callrail/call.completed"

@@ -13,18 +13,9 @@ import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from otto.models import Company
+from otto.commands import find_company
 
 WEBHOOK_PATH = "/sms/twilio-webhook"
-
-
-def find_company(ref: str) -> Company:
-    """A company by slug, or by id when ``ref`` is a number."""
-    lookup = {"pk": int(ref)} if ref.isdigit() else {"slug": ref}
-    company = Company.objects.filter(**lookup).first()
-    if company is None:
-        raise CommandError(f"No company with {'id' if ref.isdigit() else 'slug'} {ref!r}.")
-    return company
 
 
 def sandbox_post(path: str, body: dict[str, Any], *, timeout: float = 15.0) -> dict[str, Any]:
