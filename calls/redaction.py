@@ -27,6 +27,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from otto.logging import luhn_ok
+
 CARD, CVV, SSN, BANK_ACCOUNT = "card", "cvv", "ssn", "bank_account"
 PLACEHOLDERS = {CARD: "[CARD]", CVV: "[CVV]", SSN: "[SSN]", BANK_ACCOUNT: "[BANK_ACCOUNT]"}
 CONTEXT_WORDS = 8
@@ -220,7 +222,7 @@ def _cards(run: list[_Token]) -> list[tuple[int, int, str]]:
 
 
 def _is_card(digits: str) -> bool:
-    return _issuer_length_ok(digits) and _luhn_ok(digits)
+    return _issuer_length_ok(digits) and luhn_ok(digits)
 
 
 def _issuer_length_ok(digits: str) -> bool:
@@ -238,13 +240,3 @@ def _issuer_length_ok(digits: str) -> bool:
     if re.match(r"3(?:0[0-5]|[689])", digits):
         return 14 <= length <= 19  # Diners
     return False
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
