@@ -10,6 +10,7 @@ and the default cluster's scheduler is the only one that needs to see the rows.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ from otto.queues import Queue, check_queue, enqueue, task
 logger = logging.getLogger(__name__)
 
 FIRE = "otto.schedules.fire"
+# django-q2's Schedule.name; a longer name would be cut and no longer find its job.
+NAME_MAX_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,31 @@ class Job:
     args: tuple[int | str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        check_queue(self.queue)
-        if self.minutes < 1:
-            raise ValueError(f"schedule {self.name!r} must run at most once a minute")
+        check_job(self)
+
+
+def check_job(job: Job) -> None:
+    """Refuse a job that could poison the ``Schedule`` table.
+
+    django-q2's scheduler handles every due row in one transaction: a row whose arguments
+    do not parse or cannot be sent stops every schedule, not only its own. So a job's
+    arguments are ids only (as :func:`otto.queues.enqueue` takes them) and its name fits
+    the row; and its function is a task, or :func:`fire` would fail at every run.
+    """
+    if not isinstance(job.name, str) or not 0 < len(job.name) <= NAME_MAX_LENGTH:
+        raise ValueError(f"schedule name {job.name!r} must be 1 to {NAME_MAX_LENGTH} characters")
+    check_queue(job.queue)
+    if isinstance(job.minutes, bool) or not isinstance(job.minutes, int) or job.minutes < 1:
+        raise ValueError(f"schedule {job.name!r} must run at most once a minute")
+    if getattr(job.func, "task_path", None) is None:
+        raise ValueError(f"schedule {job.name!r}: {job.func!r} is not an @otto.queues.task")
+    if not isinstance(job.args, tuple):
+        raise ValueError(f"schedule {job.name!r}: args must be a tuple of ids")
+    for value in job.args:
+        if isinstance(value, bool) or not isinstance(value, int | str | uuid.UUID):
+            raise ValueError(
+                f"schedule {job.name!r}: args must be ids (int, str, UUID), got {value!r}"
+            )
 
 
 _registry: dict[str, Job] = {}
