@@ -249,3 +249,54 @@ class Transcript(models.Model):
 
     def __str__(self) -> str:
         return f"transcript of call {self.call_id}"
+
+
+class ShunyaJob(models.Model):
+    """One job submitted to Shunya (UWC) for a call, tracked until it completes or fails.
+
+    ``external_id`` is Shunya's job id (unique per company). The job's result is applied
+    exactly once, by whichever of the webhook and the poller gets there first: both
+    compare-and-set ``status`` from ``submitted`` (calls.shunya). ``input_sha256`` is the
+    hash of the audio sent, ``output_sha256`` of the result received; neither result nor
+    audio is kept here.
+    """
+
+    class JobType(models.TextChoices):
+        TRANSCRIPTION = "transcription", "Transcription"
+        ANALYSIS = "analysis", "Analysis"
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="shunya_jobs")
+    job_type = models.CharField(max_length=16, choices=JobType.choices)
+    external_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
+    # Submissions made for this job (a resubmit with its idempotency key finds it again).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    input_sha256 = models.CharField(max_length=64, blank=True)
+    output_sha256 = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "external_id"], name="calls_shunyajob_external_uniq"
+            )
+        ]
+        indexes = [
+            # The poller: submitted jobs whose next poll is due, across tenants.
+            models.Index(fields=["status", "next_poll_at"], name="calls_shunyajob_poll_idx"),
+            models.Index(fields=["call", "-created_at"], name="calls_shunyajob_call_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Shunya {self.job_type} job {self.external_id}"

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from calls import stages
-from calls.models import Call
+from calls.models import Call, ShunyaJob
 from calls.services import upsert_call
 from integrations.callrail.client import CallRailClient
 from otto.models import Company
@@ -82,7 +82,9 @@ def _task_for(stage: str):
 def _reclaim(stage: str, waiting: str, now: datetime.datetime) -> int:
     """Put calls stuck in ``stage`` past its deadline back to ``waiting``, due now."""
     cutoff = now - stages.deadline(stage)
-    stuck = Call.objects.filter(stage=stage, stage_changed_at__lt=cutoff).only(
+    stuck = Call.objects.filter(stage=stage, stage_changed_at__lt=cutoff)
+    # A call waiting for its Shunya job is the Shunya poller's (it times out after 24 h).
+    stuck = stuck.exclude(shunya_jobs__status=ShunyaJob.Status.SUBMITTED).only(
         "pk", "company_id", "stage", "next_attempt_at", "attempts"
     )
     reclaimed = 0

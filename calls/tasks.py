@@ -3,7 +3,7 @@ to run twice, because the service claims its work first."""
 
 from __future__ import annotations
 
-from calls import search, services, sweeps, transcription
+from calls import search, services, shunya, sweeps, transcription
 from otto.models import Company
 from otto.queues import task
 
@@ -24,6 +24,24 @@ def refresh_call(call_id: int) -> None:
 def transcribe_call(call_id: int) -> None:
     """Queue ``asr``: transcribe one recorded call (Deepgram, or per the company)."""
     transcription.transcribe_call(int(call_id))
+
+
+@task
+def submit_shunya_transcription(call_id: int) -> None:
+    """Queue ``uwc``: claim a Shunya tenant's recorded call and submit its job."""
+    shunya.submit_transcription(int(call_id))
+
+
+@task
+def poll_shunya_jobs() -> None:
+    """Schedule, every minute: one poll task per Shunya job that is due."""
+    shunya.poll_due_jobs()
+
+
+@task
+def poll_shunya_job(job_id: int) -> None:
+    """Queue ``shunya``: ask Shunya about one job; apply or fail it once it is done."""
+    shunya.poll_job(int(job_id))
 
 
 @task

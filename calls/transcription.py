@@ -16,10 +16,9 @@ The stages it owns (docs/operations.md "Stages"), on queue ``asr``:
   last of ``PIPELINE_MAX_ATTEMPTS``, ends it ``failed`` with the reason.
 
 **Transcriber per company.** ``Company.transcriber`` (blank: settings ``TRANSCRIBER``)
-picks a :class:`Transcriber`. Deepgram is built; Shunya (its jobs, webhook and poller) is a
-later piece of work: a Shunya tenant's call is moved to ``failed`` with the reason
-"Shunya transcription is not available yet", visible in the admin, and ops retry it from
-``transcription`` once Shunya ships. It is never silently left behind.
+picks the transcriber. Deepgram is synchronous and runs here. Shunya is asynchronous (a job,
+then a webhook or a poll): this task hands a Shunya tenant's call to queue ``uwc``, where
+:func:`calls.shunya.submit_transcription` claims it the same way and submits its job.
 
 **Redaction before storage.** The provider's utterances go through
 :func:`calls.redaction.redact_utterances` before anything is stored or handed on; the raw
@@ -44,6 +43,7 @@ from integrations.deepgram.client import DeepgramTranscriber
 from integrations.deepgram.schemas import Transcription
 from integrations.errors import ProviderError
 from otto.models import Company
+from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +52,10 @@ Stage = Call.Stage
 # Audio larger than this is sent to the provider as a presigned URL when the storage can
 # make one (S3); smaller audio, or any audio on local storage, is sent as bytes.
 URL_THRESHOLD_BYTES = 20 * 1024 * 1024
-SHUNYA_NOT_AVAILABLE = "Shunya transcription is not available yet"
 
 
 class TranscriberNotAvailable(Exception):
-    """The company's transcriber is not built yet; the call is failed with this reason."""
+    """The company names no transcriber Otto knows; the call is failed with this reason."""
 
 
 class Transcriber(Protocol):
@@ -81,12 +80,15 @@ class DeepgramCallTranscriber:
             return client.transcribe_bytes(audio.read())
 
 
+def transcriber_name(company: Company) -> str:
+    return company.transcriber or settings.TRANSCRIBER
+
+
 def transcriber_for(company: Company) -> Transcriber:
-    name = company.transcriber or settings.TRANSCRIBER
+    """The synchronous transcriber of ``company`` (Shunya's jobs go through calls.shunya)."""
+    name = transcriber_name(company)
     if name == "deepgram":
         return DeepgramCallTranscriber()
-    if name == "shunya":
-        raise TranscriberNotAvailable(SHUNYA_NOT_AVAILABLE)
     raise TranscriberNotAvailable(f"unknown transcriber {name!r}")
 
 
@@ -107,6 +109,12 @@ def transcribe_call(call_id: int) -> str | None:
     (not ``recorded``, not due, or claimed by another worker)."""
     call = Call.objects.select_related("company").filter(pk=call_id).first()
     if call is None or call.stage != Stage.RECORDED:
+        return None
+    if transcriber_name(call.company) == "shunya":
+        # Asynchronous: submitted on queue uwc, which claims the call itself.
+        from calls import tasks
+
+        enqueue(Queue.UWC, tasks.submit_shunya_transcription, call.pk)
         return None
     try:
         transcriber = transcriber_for(call.company)
@@ -153,18 +161,22 @@ def _leased(call: Call, lease: datetime.datetime):
 def _store(call: Call, lease: datetime.datetime, provider: str, result: Transcription) -> str:
     fields = transcript_fields(call, provider, result)
     with transaction.atomic():
-        moved = stages.move(
-            _leased(call, lease), call, Stage.TRANSCRIBED, next_attempt_at=None, last_error=""
-        )
-        if not moved:
+        if not finish_transcription(_leased(call, lease), call, fields):
             raise stages.LeaseLost
-        # One per call: a re-run (ops retried from transcription) replaces the old one.
-        Transcript.objects.update_or_create(
-            call=call, defaults={"company_id": call.company_id, **fields}
-        )
-        pipeline.start_analysis(call)
     logger.info("call %s transcribed (%s words)", call.pk, fields["word_count"])
     return Stage.TRANSCRIBED
+
+
+def finish_transcription(rows, call: Call, fields: dict[str, Any]) -> bool:
+    """Move the call to ``transcribed``, store its one Transcript and hand it on; False
+    (nothing written) when ``rows`` no longer selects the call. Run inside a transaction."""
+    if not stages.move(rows, call, Stage.TRANSCRIBED, next_attempt_at=None, last_error=""):
+        return False
+    # One per call: a re-run (ops retried from transcription) replaces the old one.
+    defaults = {"company_id": call.company_id, **fields}
+    Transcript.objects.update_or_create(call=call, defaults=defaults)
+    pipeline.start_analysis(call)
+    return True
 
 
 def transcript_fields(call: Call, provider: str, result: Transcription) -> dict[str, Any]:

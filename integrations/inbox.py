@@ -43,6 +43,7 @@ WEBHOOKS = counter("otto_webhooks_total", "Webhook deliveries by provider and ou
 SOURCE_MODULES: dict[str, str] = {
     Provider.CLERK: "integrations.clerk.webhooks",
     Provider.CALLRAIL: "integrations.callrail.webhooks",
+    Provider.SHUNYA: "integrations.shunya.webhooks",
 }
 
 

@@ -6,6 +6,7 @@ from integrations import views
 
 urlpatterns: list = [
     path("webhooks/clerk", views.clerk_webhook, name="webhook-clerk"),
+    path("webhooks/shunya", views.shunya_webhook, name="webhook-shunya"),
     path(
         "callrail/call.completed",
         views.callrail_webhook,

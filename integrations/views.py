@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from integrations import inbox
 from integrations.callrail import webhooks as callrail
 from integrations.clerk import webhooks as clerk
+from integrations.shunya import webhooks as shunya
 from otto.errors import error_body
 
 
@@ -27,3 +28,8 @@ def clerk_webhook(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 def callrail_webhook(request: HttpRequest, event_type: str) -> JsonResponse:
     return _post_only(request) or inbox.receive(request, callrail.SOURCE, event_type)
+
+
+@csrf_exempt
+def shunya_webhook(request: HttpRequest) -> JsonResponse:
+    return _post_only(request) or inbox.receive(request, shunya.SOURCE)

@@ -123,18 +123,6 @@ def test_the_last_attempt_fails_the_call(acme, sandbox, settings):
     assert call.stage == Stage.FAILED and call.last_error.startswith("gave up after 2 attempts")
 
 
-def test_a_shunya_tenant_is_failed_visibly_not_lost(acme, sandbox):
-    acme.transcriber = "shunya"
-    acme.save()
-    call = recorded_call(acme, "booked")
-
-    assert transcription.transcribe_call(call.pk) == Stage.FAILED
-
-    call.refresh_from_db()
-    assert call.stage_reason == transcription.SHUNYA_NOT_AVAILABLE
-    assert call.attempts == 0 and not sandbox.requests
-
-
 def test_a_claimed_call_is_left_to_its_worker(acme, sandbox):
     call = recorded_call(acme, "booked")
     claimed, lease = transcription._claim(call)

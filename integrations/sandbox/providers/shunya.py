@@ -82,12 +82,20 @@ def _submit(request: Request, job_type: str, required: tuple[str, ...]) -> Respo
     company = request.headers["x-company-id"].strip()
     idempotency_key = request.headers.get("idempotency-key")
     with sandbox.lock:
+        for job in _jobs(sandbox).values():
+            if idempotency_key and job["_idempotency"] == (company, idempotency_key):
+                return Response.json(_public(job), 202)
+    # As Shunya would, the audio is fetched once, when the job is queued (outside the lock:
+    # the URL may be the app's own signed recording link).
+    scenario = _scenario(body["audio_url"]) if job_type == "transcription" else None
+    with sandbox.lock:
         jobs = _jobs(sandbox)
         for job in jobs.values():
             if idempotency_key and job["_idempotency"] == (company, idempotency_key):
                 return Response.json(_public(job), 202)
         job_id = f"job_{uuid.uuid4().hex}"
         jobs[job_id] = job = {
+            "_scenario": scenario,
             "job_id": job_id,
             "type": job_type,
             "status": "queued",
@@ -111,10 +119,7 @@ def _result(job: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str] 
     if job["type"] == "analysis":
         facts = analyze(request["transcript"])
         return {**facts, "model": SIMULATED_MODEL}, None
-    try:
-        scenario = scenarios.scenario_for_url(request["audio_url"])
-    except NotImplementedError:
-        scenario = None
+    scenario = job["_scenario"]
     if scenario is None:
         return None, {
             "code": "unsupported_audio",
@@ -139,6 +144,17 @@ def _result(job: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str] 
         "simulated": True,
         "scenario": scenario.key,
     }, None
+
+
+def _scenario(audio_url: str) -> scenarios.Scenario | None:
+    """The scenario behind ``audio_url``: a sandbox recording URL names it; any other URL
+    (the app's presigned or signed recording link) is fetched and recognised by its audio."""
+    from integrations.sandbox.providers.deepgram import _fetch
+
+    scenario = scenarios.scenario_for_url(audio_url)
+    if scenario is None:
+        scenario = scenarios.scenario_for_audio(_fetch(audio_url) or b"")
+    return scenario
 
 
 def _finish(sandbox: Sandbox, job_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,287 @@
+"""Transcription by Shunya (UWC): a job submitted, then its result applied exactly once.
+
+Shunya transcribes asynchronously, so a Shunya tenant's call goes through transcription in
+three steps (docs/operations.md "Transcription by Shunya"):
+
+1. **Submit** (:func:`submit_transcription`, queue ``uwc``): the call is claimed
+   ``recorded → transcribing`` exactly as Deepgram's is (:func:`calls.transcription._claim`),
+   the job is submitted with no transaction open (the recording as a short-lived link;
+   an idempotency key, so a resubmit after a timeout finds the same job), and a
+   :class:`~calls.models.ShunyaJob` is recorded. While the job runs the call stays
+   ``transcribing``; the reaper leaves it alone and the poller owns it.
+2. **Completion** arrives by the signed webhook (``POST /webhooks/shunya``, through the
+   inbox: :mod:`integrations.shunya.webhooks`) or by the poller (:func:`poll_due_jobs`
+   every minute, :func:`poll_job` on queue ``shunya``; backoff 5, 10, 30, 60 s, then every
+   300 s), whichever comes first.
+3. **Apply** (:func:`apply_result`): one transaction compare-and-sets the job
+   ``submitted → completed``, stores the redacted Transcript and moves the call
+   ``transcribing → transcribed`` (handing it to analysis). The loser of a race between the
+   webhook and the poller finds the job no longer ``submitted`` and changes nothing.
+
+A job still running :data:`JOB_TIMEOUT` after submission, a job Shunya failed, or one it
+no longer knows ends the job and the call ``failed`` with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from calls import recordings, stages, transcription
+from calls.models import Call, ShunyaJob
+from integrations.deepgram.schemas import Transcription, Utterance
+from integrations.errors import ProviderError
+from integrations.shunya.client import PROVIDER, ShunyaClient
+from integrations.shunya.schemas import Job, JobStatus
+from otto.queues import Queue, enqueue
+
+logger = logging.getLogger(__name__)
+
+Stage = Call.Stage
+Status = ShunyaJob.Status
+
+# Seconds between polls of one job, from its submission: 5, 10, 30, 60, then 300 s. The
+# poller's schedule runs every minute, so the short steps matter only to a self-hosted
+# cluster polling more often; the webhook is the fast path.
+POLL_BACKOFF = (5, 10, 30, 60)
+POLL_CAP = 300
+JOB_TIMEOUT = datetime.timedelta(hours=24)
+POLL_BATCH = 500
+# The metadata key the job carries its tenant in; the webhook is checked against it.
+COMPANY_KEY = "otto_company_id"
+
+
+class WrongCompany(Exception):
+    """A webhook names a job of another company than its own: it is never applied."""
+
+
+def poll_delay(polls: int) -> datetime.timedelta:
+    """How long after its submission (``polls`` 0) or its ``polls``-th poll a job is
+    polled next: 5, 10, 30, 60 s, then every 300 s."""
+    seconds = POLL_BACKOFF[polls] if polls < len(POLL_BACKOFF) else POLL_CAP
+    return datetime.timedelta(seconds=seconds)
+
+
+def idempotency_key(call: Call) -> str:
+    """Stable across the retries of one transcription run (a resubmit after a timeout
+    finds the job the first submit created); a new run (ops re-ran transcription after a
+    job finished) gets a new key, and so a new job."""
+    finished = ShunyaJob.objects.filter(
+        call=call,
+        job_type=ShunyaJob.JobType.TRANSCRIPTION,
+        status__in=(Status.COMPLETED, Status.FAILED),
+    ).count()
+    return f"otto-call-{call.pk}-transcription-{finished}"
+
+
+def audio_url(call: Call) -> str:
+    """A short-lived link Shunya can fetch the recording from: presigned on S3, else the
+    app's own signed link (``RECORDING_URL_TTL_SECONDS``) under ``PUBLIC_BASE_URL``."""
+    url = recordings.recording_url(call)
+    if url.startswith("/"):
+        url = settings.PUBLIC_BASE_URL + url
+    return url
+
+
+def callback_url() -> str:
+    return settings.PUBLIC_BASE_URL + reverse("webhook-shunya")
+
+
+# --- 1. submit (queue uwc) ----------------------------------------------------------------
+
+
+def submit_transcription(call_id: int) -> str | None:
+    """Claim a ``recorded`` call and submit its Shunya job; the stage it is left in, or
+    None when it was not ours (not ``recorded``, not due, or claimed by another worker)."""
+    call = Call.objects.select_related("company").filter(pk=call_id).first()
+    if call is None or call.stage != Stage.RECORDED:
+        return None
+    claim = transcription._claim(call)
+    if claim is None:
+        logger.info("call %s is not due for transcription; skipped", call_id)
+        return None
+    call, lease = claim
+    leased = transcription._leased(call, lease)
+
+    def work() -> str:
+        if not call.recording:
+            raise ProviderError(PROVIDER, "the call has no stored recording", permanent=True)
+        job = ShunyaClient.from_settings().submit_transcription(
+            call.company_id,
+            audio_url=audio_url(call),
+            callback_url=callback_url(),
+            metadata={COMPANY_KEY: str(call.company_id), "otto_call_id": str(call.pk)},
+            idempotency_key=idempotency_key(call),
+        )
+        _record_job(call, leased, job)
+        return Stage.TRANSCRIBING
+
+    return stages.attempt(leased, call, work, back_to=Stage.RECORDED)
+
+
+def _record_job(call: Call, leased, job: Job) -> ShunyaJob:
+    now = timezone.now()
+    with transaction.atomic():
+        # The call stays transcribing, now for as long as the job may run; the lease lets
+        # a worker the reaper presumed dead write nothing.
+        if not leased.update(next_attempt_at=now + JOB_TIMEOUT, last_error=""):
+            raise stages.LeaseLost
+        record, created = ShunyaJob.objects.get_or_create(
+            company_id=call.company_id,
+            external_id=job.job_id,
+            defaults={
+                "call": call,
+                "job_type": ShunyaJob.JobType.TRANSCRIPTION,
+                "attempts": 1,
+                "next_poll_at": now + poll_delay(0),
+                "input_sha256": call.recording_sha256,
+            },
+        )
+        if not created:
+            ShunyaJob.objects.filter(pk=record.pk).update(attempts=record.attempts + 1)
+    logger.info("call %s: Shunya job %s submitted", call.pk, job.job_id)
+    return record
+
+
+# --- 2. the poller (queue shunya) ---------------------------------------------------------
+
+
+def poll_due_jobs(now: datetime.datetime | None = None) -> list[int]:
+    """The schedule's fan-out: one :func:`poll_job` task per submitted job that is due."""
+    from calls import tasks
+
+    now = now or timezone.now()
+    due = ShunyaJob.objects.filter(status=Status.SUBMITTED, next_poll_at__lte=now)
+    ids = list(due.order_by("next_poll_at").values_list("pk", flat=True)[:POLL_BATCH])
+    for job_id in ids:
+        enqueue(Queue.SHUNYA, tasks.poll_shunya_job, job_id)
+    return ids
+
+
+def poll_job(job_id: int, now: datetime.datetime | None = None) -> str | None:
+    """Ask Shunya about one submitted job, and apply or fail it when it is done. The job's
+    status afterwards, or None when it was not ours (done, not due, or another poller's)."""
+    now = now or timezone.now()
+    job = ShunyaJob.objects.select_related("call").filter(pk=job_id).first()
+    if job is None or job.status != Status.SUBMITTED:
+        return None
+    if now - job.created_at > JOB_TIMEOUT:
+        hours = int(JOB_TIMEOUT.total_seconds() // 3600)
+        return fail_job(job, f"Shunya job {job.external_id} did not complete within {hours} h")
+    # Claim this poll: two pollers of one tick ask Shunya once.
+    claimed = ShunyaJob.objects.filter(
+        pk=job.pk, status=Status.SUBMITTED, polls=job.polls, next_poll_at__lte=now
+    ).update(polls=job.polls + 1, next_poll_at=now + poll_delay(job.polls + 1))
+    if not claimed:
+        return None
+    try:
+        remote = ShunyaClient.from_settings().get_job(job.company_id, job.external_id)
+    except ProviderError as exc:
+        if exc.permanent:
+            return fail_job(job, f"Shunya job {job.external_id}: {exc}")
+        ShunyaJob.objects.filter(pk=job.pk).update(last_error=str(exc)[:2000])
+        logger.info("Shunya job %s: poll failed, polled again later: %s", job.pk, exc)
+        return Status.SUBMITTED
+    return settle(job, remote)
+
+
+def settle(job: ShunyaJob, remote: Job) -> str:
+    """Apply a finished job (from a poll or a webhook); leave a running one alone."""
+    if remote.status is JobStatus.COMPLETED:
+        return apply_result(job, remote)
+    if remote.status is JobStatus.FAILED:
+        error = remote.error
+        detail = f"{error.code}: {error.message}" if error else "no reason given"
+        return fail_job(job, f"Shunya job {job.external_id} failed: {detail}")
+    return Status.SUBMITTED
+
+
+# --- 3. apply, exactly once ---------------------------------------------------------------
+
+
+def apply_result(job: ShunyaJob, remote: Job) -> str:
+    """Store a completed job's transcript and move its call on, once: the compare-and-set
+    on the job decides, in the transaction that writes everything else. Returns the job's
+    status (``completed`` also when another applier got there first)."""
+    result = remote.transcription()
+    if result is None:
+        return fail_job(job, f"Shunya job {job.external_id} completed without a transcript")
+    call = job.call
+    transcribed = Transcription(
+        request_id=remote.job_id,
+        text=result.text,
+        duration=result.duration,
+        utterances=[
+            Utterance(
+                speaker=u.speaker, start=u.start, end=u.end, text=u.text, confidence=u.confidence
+            )
+            for u in result.utterances
+        ],
+        model=str(getattr(result, "model", "") or ""),
+        language=result.language,
+    )
+    # Redaction and roles are computed before the transaction: CPU only, no writes.
+    fields = transcription.transcript_fields(call, PROVIDER, transcribed)
+    output = hashlib.sha256(json.dumps(remote.result, sort_keys=True).encode()).hexdigest()
+    with transaction.atomic():
+        won = ShunyaJob.objects.filter(pk=job.pk, status=Status.SUBMITTED).update(
+            status=Status.COMPLETED,
+            output_sha256=output,
+            completed_at=timezone.now(),
+            next_poll_at=None,
+            last_error="",
+        )
+        if not won:
+            logger.info("Shunya job %s was already settled; nothing applied", job.pk)
+            return ShunyaJob.objects.get(pk=job.pk).status
+        rows = Call.objects.filter(pk=call.pk, stage=Stage.TRANSCRIBING)
+        if not transcription.finish_transcription(rows, call, fields):
+            # Ops moved the call meanwhile (failed or re-ran it): the job is done, the
+            # call is theirs, and a stale result must not overwrite it.
+            logger.warning("Shunya job %s completed, but call %s moved on", job.pk, call.pk)
+            return Status.COMPLETED
+    logger.info("call %s transcribed by Shunya (%s words)", call.pk, fields["word_count"])
+    return Status.COMPLETED
+
+
+def fail_job(job: ShunyaJob, error: str) -> str:
+    """End a job and its call ``failed`` with ``error``, once."""
+    with transaction.atomic():
+        ended = ShunyaJob.objects.filter(pk=job.pk, status=Status.SUBMITTED).update(
+            status=Status.FAILED, next_poll_at=None, last_error=error[:2000]
+        )
+        if not ended:
+            return ShunyaJob.objects.get(pk=job.pk).status
+        call = job.call
+        rows = Call.objects.filter(pk=call.pk, stage=Stage.TRANSCRIBING)
+        stages.move(rows, call, Stage.FAILED, reason=error, next_attempt_at=None, last_error=error)
+    logger.warning("call %s failed: %s", call.pk, error)
+    return Status.FAILED
+
+
+# --- the webhook's service ----------------------------------------------------------------
+
+
+def complete_from_webhook(company_id: int | None, remote: Job) -> ShunyaJob:
+    """Settle the job a signed webhook reports. The webhook's tenant (the job's metadata)
+    must be the job's own: a job id of another company is :class:`WrongCompany`, never
+    applied."""
+    jobs = ShunyaJob.objects.select_related("call").filter(external_id=remote.job_id)
+    job = jobs.filter(company_id=company_id).first() if company_id is not None else None
+    if job is None:
+        others = list(jobs.values_list("company_id", flat=True))
+        if others:
+            raise WrongCompany(
+                f"Shunya job {remote.job_id} belongs to company {others[0]}, "
+                f"not to company {company_id} the webhook names"
+            )
+        raise ShunyaJob.DoesNotExist(f"no Shunya job {remote.job_id} of company {company_id}")
+    settle(job, remote)
+    return job
