@@ -47,8 +47,9 @@ class Company(models.Model):
     quiet_hours_start = models.TimeField(default=datetime.time(8, 0))
     quiet_hours_end = models.TimeField(default=datetime.time(21, 0))
     business_hours = models.JSONField(default=default_business_hours, blank=True)
+    # Blank: the deployment's TRANSCRIBER setting.
     transcriber = models.CharField(
-        max_length=16, choices=Transcriber.choices, default=Transcriber.DEEPGRAM
+        max_length=16, choices=Transcriber.choices, blank=True, default=""
     )
     analyzer = models.CharField(max_length=16, choices=Analyzer.choices, default=Analyzer.OPENAI)
     # Missed-call recovery: text back at once, nudge after these hours, escalate after that.

@@ -67,7 +67,12 @@ class CompanySerializer(serializers.ModelSerializer):
     )
     callrail_api_key_set = serializers.SerializerMethodField()
     callrail_signing_key_set = serializers.SerializerMethodField()
-    transcriber = serializers.ChoiceField(choices=Transcriber.choices, required=False)
+    transcriber = serializers.ChoiceField(
+        choices=Transcriber.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Blank: the deployment's default (TRANSCRIBER).",
+    )
     analyzer = serializers.ChoiceField(choices=Analyzer.choices, required=False)
     business_hours = serializers.DictField(
         child=serializers.ListField(child=serializers.TimeField(format="%H:%M"), max_length=2),

@@ -32,3 +32,24 @@ def test_a_call_task_is_named_after_its_call():
 
     assert task_name(tasks.transcribe_call, path, (42,)) == f"call 42 · {path}"
     assert task_name(tasks.reconcile_callrail, "x", ()).startswith("x · ")
+
+
+@pytest.mark.parametrize(
+    ("company_choice", "default", "used"),
+    [("", "deepgram", "deepgram"), ("", "shunya", "shunya"), ("deepgram", "shunya", "deepgram")],
+)
+def test_a_company_without_a_transcriber_uses_the_deployments(
+    settings, company_choice, default, used
+):
+    from calls.transcription import transcriber_name
+    from otto.models import Company
+
+    settings.TRANSCRIBER = default
+
+    assert transcriber_name(Company(name="Acme", transcriber=company_choice)) == used
+
+
+def test_a_new_company_follows_the_deployment_default():
+    from otto.models import Company
+
+    assert Company(name="Acme").transcriber == ""
