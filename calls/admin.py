@@ -14,7 +14,6 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
@@ -281,14 +280,9 @@ class CallAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         call = get_object_or_404(Call, pk=call_id)
         try:
-            url = recordings.open_recording_link(
-                call, user=request.user, ip_address=request.META.get("REMOTE_ADDR")
-            )
+            return recordings.redirect_to_recording(call, request)
         except recordings.NoRecording:
             raise Http404("This call has no recording.") from None
-        response = HttpResponseRedirect(url)
-        add_never_cache_headers(response)
-        return response
 
     def retry_view(self, request: HttpRequest, call_id: int) -> HttpResponseRedirect:
         if not self.has_change_permission(request):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core import signing
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from calls.models import Call, RecordingAccess
-from otto.models import User
 
 _SALT = "calls.recording"
 
@@ -31,18 +32,24 @@ class BadLink(Exception):
         self.code = code
 
 
-def open_recording_link(call: Call, *, user: User | None, ip_address: str | None) -> str:
-    """Record the access and return a short-lived URL to ``call``'s recording.
+def redirect_to_recording(call: Call, request: HttpRequest) -> HttpResponseRedirect:
+    """Record the access and redirect (uncacheable) to a short-lived URL to ``call``'s
+    recording; :class:`NoRecording` when it has none.
 
-    The caller has already decided that ``user`` may see ``call`` (the tenant viewset, or
+    The caller has already decided that the user may see ``call`` (the tenant viewset, or
     the staff-only admin).
     """
     if not call.recording:
         raise NoRecording(f"Call {call.pk} has no recording.")
     RecordingAccess.objects.create(
-        company_id=call.company_id, call=call, user=user, ip_address=ip_address
+        company_id=call.company_id,
+        call=call,
+        user=request.user,
+        ip_address=request.META.get("REMOTE_ADDR"),
     )
-    return recording_url(call)
+    response = HttpResponseRedirect(recording_url(call))
+    add_never_cache_headers(response)
+    return response
 
 
 def recording_url(call: Call) -> str:

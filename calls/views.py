@@ -7,8 +7,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -137,16 +135,10 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     )
     @action(detail=True, methods=["get"])
     def recording(self, request: Request, pk: Any = None) -> HttpResponse:
-        call = self.get_object()
         try:
-            url = recordings.open_recording_link(
-                call, user=request.user, ip_address=request.META.get("REMOTE_ADDR")
-            )
+            return recordings.redirect_to_recording(self.get_object(), request)
         except recordings.NoRecording:
             raise NotFound("This call has no recording.") from None
-        response = redirect(url)
-        add_never_cache_headers(response)
-        return response
 
 
 @require_GET
