@@ -108,6 +108,24 @@ def forget_tenants(**kwargs: object) -> None:
     _remembered.clear()
 
 
+def _tenant_from_database(
+    payload: dict, lookup: tuple[str, ...], body: bytes, signature: str | None
+) -> tuple[Company | None, str]:
+    """The tenant, verified with its current key (then remembered); or None and why the
+    delivery cannot be matched yet. A signature its tenant's key refutes raises."""
+    company, found_by = resolve_company(payload)
+    if company is None:
+        return None, f"unknown tenant: {found_by}"
+    signing_key = company.callrail_signing_key
+    if not signing_key:
+        return None, f"company {company.pk} (by {found_by}) has no CallRail signing key yet"
+    key = signing_key.reveal()
+    if not check_callrail_signature(body, signature, key):
+        raise SignatureInvalid(f"the Signature header does not match company {company.pk}'s key")
+    _remember_tenant(lookup, company, key)
+    return company, ""
+
+
 def check_delivery(
     body: bytes, headers: Mapping[str, str], route_event_type: str, *, replay: bool
 ) -> Incoming:
@@ -128,31 +146,14 @@ def check_delivery(
     # A replay is ops asking for a fresh look: always from the database.
     company = None if replay else _remembered_tenant(lookup, body, signature)
     if company is None:
-        company, found_by = resolve_company(payload)
-    else:
-        found_by = ""
-    if company is None:
-        return Incoming(
-            event_type=route_event_type,
-            dedupe_key="unmatched:" + body_key(body),
-            status=Status.UNMATCHED,
-            last_error=f"unknown tenant: {found_by}",
-        )
-    if found_by:  # looked up in the database just now: verify with its current key
-        signing_key = company.callrail_signing_key
-        if not signing_key:
+        company, unmatched = _tenant_from_database(payload, lookup, body, signature)
+        if company is None:
             return Incoming(
                 event_type=route_event_type,
                 dedupe_key="unmatched:" + body_key(body),
                 status=Status.UNMATCHED,
-                last_error=f"company {company.pk} (by {found_by}) has no CallRail signing key yet",
+                last_error=unmatched,
             )
-        key = signing_key.reveal()
-        if not check_callrail_signature(body, signature, key):
-            raise SignatureInvalid(
-                f"the Signature header does not match company {company.pk}'s key"
-            )
-        _remember_tenant(lookup, company, key)
 
     try:
         call = CallWebhook.model_validate(payload)
