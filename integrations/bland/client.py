@@ -23,7 +23,7 @@ PROVIDER = "bland"
 
 
 class BlandClient:
-    def __init__(self, *, base_url: str, api_key: str, timeout: float = 30.0) -> None:
+    def __init__(self, *, base_url: str, api_key: str | None, timeout: float = 30.0) -> None:
         if not api_key:
             raise ProviderError(PROVIDER, "BLAND_API_KEY is not configured", permanent=True)
         self.base_url = base_url.rstrip("/")

@@ -55,7 +55,7 @@ def cache_key(address: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _sdk_client(key: str, base_url: str, timeout: float) -> googlemaps.Client:
+def _sdk_client(key: str | None, base_url: str, timeout: float) -> googlemaps.Client:
     # The SDK holds a requests.Session; one per configuration keeps connections warm.
     return googlemaps.Client(
         key=key,
@@ -68,7 +68,7 @@ def _sdk_client(key: str, base_url: str, timeout: float) -> googlemaps.Client:
 
 
 class GeocodingClient:
-    def __init__(self, *, api_key: str, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, *, api_key: str | None, base_url: str, timeout: float = 10.0) -> None:
         try:
             self.sdk = _sdk_client(api_key, base_url.rstrip("/"), timeout)
         except ValueError as exc:  # googlemaps requires a key that starts with "AIza"
@@ -146,7 +146,8 @@ def _first(results: Any) -> GeocodeResult | None:
 def _cache_get(key: str) -> dict[str, Any] | None:
     # The cache saves money, it is not needed for correctness: an outage costs a lookup.
     try:
-        return cache.get(key)
+        cached: dict[str, Any] | None = cache.get(key)  # only _cache_set writes these keys
+        return cached
     except Exception:
         logger.warning("geocode cache read failed", exc_info=True)
         return None

@@ -11,14 +11,13 @@ DEFAULT_URL = "http://127.0.0.1:8001"
 
 # Fixed, public, sandbox-only credentials. The sandbox accepts them and signs its
 # outbound webhooks with the same secrets the app verifies with.
-CREDENTIALS = {
+CREDENTIALS: dict[str, str] = {
     "CALLRAIL_API_KEY": "sandbox-callrail-api-key",
     "CALLRAIL_ACCOUNT_ID": "ACC0000sandbox",
     "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
     "TWILIO_AUTH_TOKEN": "sandbox-twilio-auth-token",
     "TWILIO_FROM_NUMBER": "+15005550006",
     "DEEPGRAM_API_KEY": "sandbox-deepgram-key",
-    "OPENAI_API_KEYS": ["sk-sandbox-key-1", "sk-sandbox-key-2"],
     "UWC_API_KEY": "sandbox-uwc-api-key",
     "UWC_JWT_SECRET": "sandbox-uwc-jwt-secret-0123456789abcdef",
     "UWC_HMAC_SECRET": "sandbox-uwc-hmac-secret",
@@ -29,6 +28,8 @@ CREDENTIALS = {
     "CLERK_WEBHOOK_SECRET": "whsec_c2FuZGJveC1jbGVyay13ZWJob29rLXNlY3JldA==",
     "CLERK_SECRET_KEY": "sk_test_sandbox",
 }
+# Apart from CREDENTIALS because it is the one list-valued setting.
+OPENAI_API_KEYS = ["sk-sandbox-key-1", "sk-sandbox-key-2"]
 
 
 def sandbox_settings(url: str) -> dict[str, object]:
@@ -45,4 +46,5 @@ def sandbox_settings(url: str) -> dict[str, object]:
         "CLERK_ISSUER": f"{url}/clerk",
         "CLERK_API_URL": f"{url}/clerk/v1",
         **CREDENTIALS,
+        "OPENAI_API_KEYS": list(OPENAI_API_KEYS),
     }

@@ -55,7 +55,7 @@ class Scenario:
         return "\n".join(f"{u.role}: {u.text}" for u in self.utterances)
 
 
-def _script(*turns: str | float, first: str = "agent", start: float = 0.6) -> tuple:
+def _script(*turns: str | float, first: str = "agent", start: float = 0.6) -> tuple[Utterance, ...]:
     """Utterances from alternating lines; a number between lines is a pause in seconds.
 
     Lines alternate between ``first`` (speaker 0) and the other role (speaker 1). A line

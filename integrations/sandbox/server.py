@@ -32,7 +32,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,8 @@ class Sandbox:
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        # An AF_INET server's address is (host, port); only AF_UNIX ones are bytes.
+        host, port = cast(tuple[str, int], self.httpd.server_address[:2])
         return f"http://{host}:{port}"
 
     # --- lifecycle -------------------------------------------------------------------
@@ -207,7 +208,9 @@ class Sandbox:
 
     # --- failure plan ----------------------------------------------------------------
 
-    def inject(self, endpoint: str, mode: str, count: int = 1, delay_seconds: float | None = None):
+    def inject(
+        self, endpoint: str, mode: str, count: int = 1, delay_seconds: float | None = None
+    ) -> None:
         if mode not in FAILURE_MODES:
             raise ValueError(f"mode must be one of {FAILURE_MODES}")
         if not any(self._matches(endpoint, r.name) for r in self.routes):

@@ -51,7 +51,8 @@ class SmsMessage:
     date_sent: datetime.datetime | None
 
 
-class _HttpClient(TwilioHttpClient):
+# The ignore: twilio ships no type information, so its base class is Any to mypy.
+class _HttpClient(TwilioHttpClient):  # type: ignore[misc]
     """Keeps the last ``Retry-After``: TwilioRestException does not carry headers."""
 
     retry_after: float | None = None

@@ -27,7 +27,8 @@ def public_url(path_and_query: str) -> str:
 
 def sign_twilio(url: str, params: Mapping[str, Any], auth_token: str) -> str:
     """The ``X-Twilio-Signature`` Twilio would send for a form POST of ``params`` to ``url``."""
-    return RequestValidator(auth_token).compute_signature(url, params)
+    signature: str = RequestValidator(auth_token).compute_signature(url, params)
+    return signature
 
 
 def check_twilio_signature(
@@ -47,7 +48,8 @@ def check_twilio_signature(
     if not signature or not token:
         return False
     algorithm = get_signature_algorithm(signature_settings)
-    return RequestValidator(token).validate(url, params, signature.strip(), algorithm)
+    valid: bool = RequestValidator(token).validate(url, params, signature.strip(), algorithm)
+    return valid
 
 
 def check_twilio_request(request: HttpRequest, *, auth_token: str | None = None) -> bool:

@@ -33,7 +33,9 @@ def _authorized(request: Request) -> bool:
 
 
 def _calls(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
-    return sandbox.state["bland"].setdefault("calls", {})
+    # The state holds whatever each provider keeps; this one keeps rows by id.
+    calls: dict[str, dict[str, Any]] = sandbox.state["bland"].setdefault("calls", {})
+    return calls
 
 
 def _transcript(call_id: str, body: dict[str, Any], started: datetime) -> list[dict[str, Any]]:

@@ -55,7 +55,9 @@ EXTRA_FIELDS = frozenset(
 
 
 def _calls(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
-    return sandbox.state["callrail"].setdefault("calls", {})
+    # The state holds whatever each provider keeps; this one keeps rows by id.
+    calls: dict[str, dict[str, Any]] = sandbox.state["callrail"].setdefault("calls", {})
+    return calls
 
 
 def _authorized(request: Request) -> bool:
@@ -258,7 +260,7 @@ def _make_call(
     missed = bool(spec.get("missed"))
     answered = scenario.answered and not missed
     has_audio = bool(scenario.utterances) and not missed
-    redirect = (
+    redirect: str | None = (
         f"{sandbox.url}/media/callrail/{call_id}/{scenario.key}/redirect"
         f"?access_key={secrets.token_hex(10)}"
     )

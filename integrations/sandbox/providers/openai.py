@@ -70,7 +70,7 @@ def _content(schema: dict[str, Any] | None, transcript: str, json_mode: bool) ->
         return json.dumps(fit_to_schema(schema, facts))
     if json_mode:
         return json.dumps(facts)
-    return facts["summary"]
+    return str(facts["summary"])
 
 
 def _tokens(text: str) -> int:

@@ -65,7 +65,9 @@ def _public(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jobs(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
-    return sandbox.state["shunya"].setdefault("jobs", {})
+    # The state holds whatever each provider keeps; this one keeps rows by id.
+    jobs: dict[str, dict[str, Any]] = sandbox.state["shunya"].setdefault("jobs", {})
+    return jobs
 
 
 def _submit(request: Request, job_type: str, required: tuple[str, ...]) -> Response:

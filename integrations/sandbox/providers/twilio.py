@@ -63,7 +63,9 @@ def _authorized(request: Request) -> bool:
 
 
 def _messages(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
-    return sandbox.state["twilio"].setdefault("messages", {})
+    # The state holds whatever each provider keeps; this one keeps rows by id.
+    messages: dict[str, dict[str, Any]] = sandbox.state["twilio"].setdefault("messages", {})
+    return messages
 
 
 def _rfc2822(when: datetime | None) -> str | None:

@@ -1,3 +1,4 @@
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -10,7 +11,7 @@ from integrations.sandbox.server import Sandbox
 class Command(BaseCommand):
     help = "Run the provider sandbox: every provider's API on one local port (SANDBOX_URL)."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if settings.ENVIRONMENT == "production":
             raise CommandError("The sandbox refuses to run with ENVIRONMENT=production.")
         url = urlsplit(settings.SANDBOX_URL or DEFAULT_URL)

@@ -7,13 +7,18 @@ post-call webhook per call to ``PUBLIC_BASE_URL/callrail/call.completed``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.sandbox import scenarios
 from integrations.sandbox.management.commands.sandbox_sms import sandbox_post
 from otto.commands import find_company
 from otto.models import PhoneNumber
+
+if TYPE_CHECKING:
+    from otto.crypto import Secret
 
 WEBHOOK_PATH = "/callrail/call.completed"
 
@@ -21,7 +26,7 @@ WEBHOOK_PATH = "/callrail/call.completed"
 class Command(BaseCommand):
     help = "Have the sandbox's CallRail deliver signed post-call webhooks to the running app."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--company", default="demo", help="slug or id (default: demo)")
         parser.add_argument("--count", type=int, default=5, help="number of calls (1-200)")
         parser.add_argument(
@@ -30,7 +35,9 @@ class Command(BaseCommand):
             help="one scenario for every call (default: cycle through all of them)",
         )
 
-    def handle(self, *args, company: str, count: int, scenario: str | None, **options) -> None:
+    def handle(
+        self, *args: Any, company: str, count: int, scenario: str | None, **options: Any
+    ) -> None:
         if not 1 <= count <= 200:
             raise CommandError("--count must be between 1 and 200.")
         tenant = find_company(company)
@@ -61,7 +68,8 @@ class Command(BaseCommand):
             "company_id": tenant.callrail_company_ids[0],
             "company_name": tenant.name,
             "tracking_number": tracking,
-            "signing_key": tenant.callrail_signing_key.reveal(),
+            # cast: `missing` above refused a tenant without a signing key.
+            "signing_key": cast("Secret", tenant.callrail_signing_key).reveal(),
             "webhook_url": webhook_url,
             "count": count,
             "scenario": scenario,

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from otto.commands import find_company
 
@@ -39,7 +39,8 @@ def sandbox_post(path: str, body: dict[str, Any], *, timeout: float = 15.0) -> d
             f"The sandbox refused {path}: HTTP {response.status_code} {response.text[:300]}"
         )
     try:
-        return response.json()
+        answer: dict[str, Any] = response.json()  # the sandbox's control API answers objects
+        return answer
     except ValueError as exc:
         raise CommandError(f"The sandbox answered {path} with a body that is not JSON.") from exc
 
@@ -47,12 +48,12 @@ def sandbox_post(path: str, body: dict[str, Any], *, timeout: float = 15.0) -> d
 class Command(BaseCommand):
     help = "Have the sandbox's Twilio deliver a signed inbound SMS to the running app."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--company", default="demo", help="slug or id (default: demo)")
         parser.add_argument("--from", dest="sender", required=True, help="E.164, e.g. +1617…")
         parser.add_argument("--body", required=True)
 
-    def handle(self, *args, company: str, sender: str, body: str, **options) -> None:
+    def handle(self, *args: Any, company: str, sender: str, body: str, **options: Any) -> None:
         tenant = find_company(company)
         if not tenant.twilio_number:
             raise CommandError(

@@ -1,8 +1,9 @@
 import time
+from typing import Any
 
 import httpx
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from otto.models import Company
 
@@ -13,7 +14,7 @@ class Command(BaseCommand):
         'issuer, e.g. curl -H "Authorization: Bearer $(manage.py sandbox_token --company demo)"'
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--company", required=True, help="the company's slug")
         parser.add_argument("--role", default="manager", help="the Clerk org role, e.g. csr")
         parser.add_argument("--email", default="")
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             help="seconds to keep retrying while the sandbox starts (`make run`)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if settings.ENVIRONMENT == "production":
             raise CommandError("sandbox_token refuses to run with ENVIRONMENT=production.")
         if not settings.SANDBOX_URL:
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(response.json()["token"])
 
-    def _mint(self, spec: dict, deadline: float) -> httpx.Response:
+    def _mint(self, spec: dict[str, Any], deadline: float) -> httpx.Response:
         url = f"{settings.SANDBOX_URL}/clerk/tokens"
         while True:
             try:
