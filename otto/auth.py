@@ -31,7 +31,7 @@ from rest_framework.request import Request
 
 from integrations.clerk.client import JwksUnavailable, UnknownSigningKey, jwks_client
 from otto import selectors, services
-from otto.models import Membership, Role, User
+from otto.models import Company, Membership, Role, User
 
 logger = logging.getLogger(__name__)
 
@@ -149,14 +149,29 @@ def membership_for_claims(claims: dict[str, Any]) -> Membership:
     return membership
 
 
+class TenantRequest(Request):
+    """A DRF request that passed :class:`otto.permissions.IsTenantMember`.
+
+    For type checking only: DRF builds plain ``Request`` objects and :func:`bind_tenant`
+    adds these attributes, so code that runs behind that permission casts to this type.
+    """
+
+    company: Company
+    membership: Membership
+    role: Role
+
+
 def bind_tenant(request: Request, membership: Membership | None) -> None:
     """Expose the tenant on the DRF request and on the Django request under it."""
-    company = membership.company if membership is not None else None
-    role = Role(membership.role) if membership is not None else None
+    tenant = {
+        "company": membership.company if membership is not None else None,
+        "membership": membership,
+        "role": Role(membership.role) if membership is not None else None,
+    }
+    # Neither request class declares these attributes (see TenantRequest), hence setattr.
     for target in (request, request._request):
-        target.company = company
-        target.membership = membership
-        target.role = role
+        for name, value in tenant.items():
+            setattr(target, name, value)
 
 
 class ClerkJWTAuthentication(BaseAuthentication):
@@ -200,7 +215,8 @@ class TenantSessionAuthentication(SessionAuthentication):
         return user, membership
 
 
-class ClerkJWTScheme(OpenApiAuthenticationExtension):
+# The ignore: drf-spectacular leaves the extension's __init_subclass__ unannotated.
+class ClerkJWTScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = ClerkJWTAuthentication
     name = "clerkJWT"
 
@@ -213,7 +229,8 @@ class ClerkJWTScheme(OpenApiAuthenticationExtension):
         }
 
 
-class TenantSessionScheme(OpenApiAuthenticationExtension):
+# The ignore: drf-spectacular leaves the extension's __init_subclass__ unannotated.
+class TenantSessionScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = TenantSessionAuthentication
     name = "cookieAuth"
 

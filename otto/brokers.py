@@ -42,7 +42,8 @@ class ClusterPresenceMixin:
         )
 
 
-class RedisBroker(ClusterPresenceMixin, Redis):
+# The ignores: django-q2 ships no type information, so its broker classes are Any to mypy.
+class RedisBroker(ClusterPresenceMixin, Redis):  # type: ignore[misc]
     @staticmethod
     def get_connection(list_key: str | None = None) -> redis.Redis:
         # django-q2 connects without timeouts, so an unreachable Redis would hang a web
@@ -52,5 +53,5 @@ class RedisBroker(ClusterPresenceMixin, Redis):
         )
 
 
-class OrmBroker(ClusterPresenceMixin, ORM):
+class OrmBroker(ClusterPresenceMixin, ORM):  # type: ignore[misc]
     pass

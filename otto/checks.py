@@ -5,10 +5,13 @@ SQLite and without Redis. DEBUG needs no check of ours: settings derive it from
 ENVIRONMENT, so it cannot be on in production.
 """
 
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, register
 
 PLACEHOLDER_MARKERS = ("insecure", "change-me", "changeme", "placeholder", "example", "test")
 
@@ -22,8 +25,10 @@ def _placeholder(value: str | None) -> bool:
 
 
 @register(Tags.security, deploy=True)
-def check_secret_key(app_configs=None, **kwargs):
-    if _production() and (_placeholder(settings.SECRET_KEY) or len(settings.SECRET_KEY) < 40):
+def check_secret_key(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if _production() and (_placeholder(settings.SECRET_KEY) or len(settings.SECRET_KEY or "") < 40):
         return [
             Error(
                 "SECRET_KEY is missing, a placeholder, or shorter than 40 characters.",
@@ -35,7 +40,9 @@ def check_secret_key(app_configs=None, **kwargs):
 
 
 @register(Tags.security, deploy=True)
-def check_allowed_origins(app_configs=None, **kwargs):
+def check_allowed_origins(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if not _production():
         return []
     bad = [
@@ -55,7 +62,9 @@ def check_allowed_origins(app_configs=None, **kwargs):
 
 
 @register(Tags.security, deploy=True)
-def check_database(app_configs=None, **kwargs):
+def check_database(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if _production() and settings.USING_SQLITE:
         return [
             Error(
@@ -68,7 +77,9 @@ def check_database(app_configs=None, **kwargs):
 
 
 @register(Tags.security, deploy=True)
-def check_redis(app_configs=None, **kwargs):
+def check_redis(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if _production() and not settings.REDIS_URL:
         return [
             Error(
@@ -81,7 +92,9 @@ def check_redis(app_configs=None, **kwargs):
 
 
 @register(Tags.security, deploy=True)
-def check_sandbox(app_configs=None, **kwargs):
+def check_sandbox(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if _production() and settings.SANDBOX:
         return [
             Error(
@@ -105,7 +118,9 @@ WEBHOOK_SECRETS = {
 
 
 @register(Tags.security, deploy=True)
-def check_webhook_secrets(app_configs=None, **kwargs):
+def check_webhook_secrets(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if not _production():
         return []
     return [

@@ -64,7 +64,7 @@ def rotate(token: str) -> str:
     return fernet().rotate(token.encode()).decode()
 
 
-class EncryptedSecretField(models.TextField):
+class EncryptedSecretField(models.TextField[Secret | str | None, Secret | None]):
     """Stores a Fernet token; reads back a :class:`Secret` (or None when unset)."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Secret | None:

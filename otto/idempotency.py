@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -126,13 +126,24 @@ def _raw_body(request: Request) -> bytes:
         return json.dumps(request.data, cls=JSONEncoder, sort_keys=True).encode()
 
 
-class IdempotencyMixin:
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+    from otto.auth import TenantRequest
+
+    # What the mixin is mixed into, so its super() calls are checked against DRF's view.
+    _ViewBase = APIView
+else:
+    _ViewBase = object
+
+
+class IdempotencyMixin(_ViewBase):
     """For API views: claims the key after auth, permissions and throttles have passed."""
 
     _idempotency_row: IdempotencyKey | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        super().initial(request, *args, **kwargs)
         self._idempotency_row = None
         key = request.headers.get(HEADER)
         if request.method != "POST" or key is None:
@@ -143,7 +154,8 @@ class IdempotencyMixin:
                 {HEADER: [f"Send 1 to {MAX_KEY_LENGTH} printable characters."]}
             )
         self._idempotency_row = claim_key(
-            request.company,
+            # Authentication and permissions (super().initial) guarantee the company.
+            cast("TenantRequest", request).company,
             key=key,
             user=request.user if request.user.is_authenticated else None,
             method=request.method,
@@ -157,7 +169,7 @@ class IdempotencyMixin:
             response[REPLAY_HEADER] = "true"
             return response
         try:
-            return super().handle_exception(exc)  # type: ignore[misc]
+            return super().handle_exception(exc)
         except Exception:
             if self._idempotency_row is not None:
                 release_key(self._idempotency_row)
@@ -167,7 +179,7 @@ class IdempotencyMixin:
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response = super().finalize_response(request, response, *args, **kwargs)
         row, self._idempotency_row = self._idempotency_row, None
         if row is not None:
             if response.status_code >= 500:

@@ -49,7 +49,7 @@ class HasRole(BasePermission):
 
 def allowed_roles(view: Any, request: Request) -> frozenset[Role]:
     roles: dict[str, frozenset[Role]] = getattr(view, "roles", None) or {}
-    action = getattr(view, "action", None) or request.method.lower()
+    action = getattr(view, "action", None) or (request.method or "").lower()
     if action in roles:
         return frozenset(roles[action])
     if "default" not in roles:

@@ -96,7 +96,9 @@ def sync(schedule_model: Any = None) -> dict[str, int]:
     A row that ops paused in the admin (``repeats=0``) stays paused.
     """
     if schedule_model is None:
-        from django_q.models import Schedule as schedule_model
+        from django_q.models import Schedule
+
+        schedule_model = Schedule
     jobs = registry()
     counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
     for job in jobs.values():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ class TimelineSource:
     at: str  # the model field that places an item in time, e.g. "started_at"
     # rows(company, contact, *, user, role): the contact's rows that this user may see.
     rows: Callable[..., QuerySet[Any]]
-    serializer: type[BaseSerializer]
+    # builtins.type: the field ``type`` above shadows the builtin inside this class body.
+    serializer: builtins.type[BaseSerializer[Any]]
 
 
 _sources: dict[str, TimelineSource] = {}

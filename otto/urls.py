@@ -1,12 +1,15 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from calls.urls import recording_urlpatterns
 from otto import health
 
 # Each app's API routes, mounted under /api/v1/ (the isolation tests walk all of them).
-api_v1: list = [path("", include("otto.api_urls")), path("", include("calls.urls"))]
+api_v1: list[URLPattern | URLResolver] = [
+    path("", include("otto.api_urls")),
+    path("", include("calls.urls")),
+]
 
 urlpatterns = [
     path("health", health.live, name="health"),

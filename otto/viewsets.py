@@ -8,15 +8,22 @@ the object exists.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db.models import Model, QuerySet
 from rest_framework import exceptions, status, viewsets
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from otto.idempotency import IdempotencyMixin
+from otto.models import Role
 from otto.permissions import HasRole, IsTenantMember
+
+if TYPE_CHECKING:
+    from otto.auth import TenantRequest
 
 
 class Conflict(exceptions.APIException):
@@ -32,8 +39,8 @@ class Conflict(exceptions.APIException):
 
 
 class TenantViewMixin(IdempotencyMixin):
-    permission_classes = [IsTenantMember, HasRole]
-    roles: dict[str, frozenset] = {}
+    permission_classes: Sequence[type[BasePermission]] = [IsTenantMember, HasRole]
+    roles: dict[str, frozenset[Role]] = {}
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
@@ -48,16 +55,20 @@ class TenantAPIView(TenantViewMixin, APIView):
     """A tenant endpoint that is not a collection (``me/``, ``company/``)."""
 
 
-class TenantViewSet(TenantViewMixin, viewsets.GenericViewSet):
+class TenantViewSet[M: Model](TenantViewMixin, viewsets.GenericViewSet[M]):
     """A collection owned by the company. Declare ``queryset`` and ``roles``."""
 
-    def get_queryset(self) -> QuerySet[Any]:
-        return super().get_queryset().filter(company=self.request.company)
+    # ``cast``: authentication bound the company on the request (otto.auth.bind_tenant), and
+    # IsTenantMember refused the request before these run if there was none.
 
-    def perform_create(self, serializer: Any) -> None:
-        serializer.save(company=self.request.company)
+    def get_queryset(self) -> QuerySet[M]:
+        return super().get_queryset().filter(company=cast("TenantRequest", self.request).company)
+
+    def perform_create(self, serializer: BaseSerializer[M]) -> None:
+        serializer.save(company=cast("TenantRequest", self.request).company)
 
     @classmethod
-    def tenant_model(cls) -> type[Model]:
+    def tenant_model(cls) -> type[M]:
         """The model behind the collection (the isolation tests create one per route)."""
-        return cls.queryset.model
+        # Every concrete viewset declares ``queryset`` (DRF asserts it in get_queryset).
+        return cast("QuerySet[M]", cls.queryset).model

@@ -1,8 +1,9 @@
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from otto.models import Company, PhoneNumber
 from otto.schedules import sync
@@ -17,10 +18,10 @@ DEMO_TRACKING_NUMBER = "+15555550100"
 class Command(BaseCommand):
     help = "Create the demo company, an admin user and the schedules (for `make run`)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin")
 
-    def handle(self, *args, username: str, **options) -> None:
+    def handle(self, *args: Any, username: str, **options: Any) -> None:
         if settings.ENVIRONMENT == "production":
             raise CommandError("setup_demo refuses to run with ENVIRONMENT=production.")
         company, created = Company.objects.get_or_create(
