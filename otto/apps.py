@@ -7,7 +7,12 @@ class OttoConfig(AppConfig):
     verbose_name = "Otto core"
 
     def ready(self) -> None:
+        from integrations import inbox
         from otto import checks  # noqa: F401 - registers the system checks
+        from otto.webhooks import clerk
+
+        # The core owns Company, User and Membership, the rows Clerk's events write.
+        inbox.register(clerk.SOURCE)
 
         post_migrate.connect(_sync_schedules, sender=self)
 

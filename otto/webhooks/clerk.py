@@ -1,6 +1,7 @@
 """Clerk webhooks (svix-signed): keep Company, User and Membership in step with Clerk.
 
-``POST /webhooks/clerk`` goes through the inbox (:mod:`integrations.inbox`); the dedupe key
+``POST /webhooks/clerk`` goes through the inbox (:mod:`integrations.inbox`), which the core
+registers this source with (:mod:`otto.apps`); the dedupe key
 is ``svix-id``. Handlers run in the inbox's processing task and must be safe to run twice.
 
 Ordering. Svix retries and replays arrive out of order, so every handler first takes the

@@ -1,13 +1,15 @@
 """Shunya (UWC) job webhooks: ``POST /webhooks/shunya``, ``job.completed`` and ``job.failed``.
 
-The receive side of the inbox. A delivery is checked in this order:
+The receive side of the inbox, registered by ``calls`` (:mod:`calls.apps`); the adapter
+parts (signature, schemas) stay in :mod:`integrations.shunya`. A delivery is checked in
+this order:
 
-1. the signature (:mod:`.signature`): ``X-Shunya-Signature`` over the timestamp and the raw
-   body with ``UWC_HMAC_SECRET``, and ``X-Shunya-Timestamp`` within ±300 s. A bad or stale
-   one is 401 and nothing is stored. A replay from the admin checks the signature alone:
-   a stored delivery can never be fresh;
-2. the body (:class:`~.schemas.JobEvent`): one that cannot be parsed is stored ``failed``
-   with the reason;
+1. the signature (:mod:`integrations.shunya.signature`): ``X-Shunya-Signature`` over the
+   timestamp and the raw body with ``UWC_HMAC_SECRET``, and ``X-Shunya-Timestamp`` within
+   ±300 s. A bad or stale one is 401 and nothing is stored. A replay from the admin checks
+   the signature alone: a stored delivery can never be fresh;
+2. the body (:class:`integrations.shunya.schemas.JobEvent`): one that cannot be parsed is
+   stored ``failed`` with the reason;
 3. the tenant: the job's metadata carries the Otto company it was submitted for
    (:data:`calls.shunya.COMPANY_KEY`); the event is stored under that company.
 
