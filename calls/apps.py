@@ -6,9 +6,14 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls and the pipeline"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from calls import selectors
         from calls.serializers import CallSerializer
+        from calls.webhooks import callrail, shunya
+        from integrations import inbox
         from otto import timeline
+        from otto.models import Company
 
         timeline.register(
             timeline.TimelineSource(
@@ -18,3 +23,12 @@ class CallsConfig(AppConfig):
                 serializer=CallSerializer,
             )
         )
+        # The inbox knows no provider: calls owns the rows CallRail and Shunya events write.
+        inbox.register(callrail.SOURCE)
+        inbox.register(shunya.SOURCE)
+        # Saves in this process take effect at once; other processes within
+        # TENANT_MEMORY_SECONDS, or at once for any delivery the old key does not verify.
+        for signal in (post_save, post_delete):
+            signal.connect(
+                callrail.forget_tenants, sender=Company, dispatch_uid="callrail-forget-tenants"
+            )

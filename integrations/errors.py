@@ -1,19 +1,29 @@
-"""How every provider client reports failure, and records each call's latency and outcome."""
+"""How every provider client reports failure, and reports each call's latency and outcome.
+
+The adapters sit below the core (DESIGN §2), so they cannot import ``otto.metrics``: the
+core subscribes to every provider call with :func:`observe_provider_calls` in its
+``AppConfig.ready()``.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from otto.metrics import counter, histogram
+logger = logging.getLogger(__name__)
 
-PROVIDER_CALLS = counter(
-    "otto_provider_calls_total", "Provider API calls by provider, operation and outcome."
-)
-PROVIDER_LATENCY = histogram(
-    "otto_provider_call_seconds", "Provider API call latency by provider and operation."
-)
+# observer(provider, operation, outcome, seconds)
+ProviderCallObserver = Callable[[str, str, str, float], None]
+
+_observers: list[ProviderCallObserver] = []
+
+
+def observe_provider_calls(observer: ProviderCallObserver) -> None:
+    """Have ``observer`` told about every provider call :func:`track` measures."""
+    if observer not in _observers:
+        _observers.append(observer)
 
 
 class ProviderError(Exception):
@@ -64,7 +74,10 @@ def track(provider: str, operation: str) -> Iterator[None]:
         outcome = "error"
         raise
     finally:
-        PROVIDER_LATENCY.observe(
-            time.perf_counter() - started, provider=provider, operation=operation
-        )
-        PROVIDER_CALLS.inc(provider=provider, operation=operation, outcome=outcome)
+        seconds = time.perf_counter() - started
+        for observer in _observers:
+            try:
+                observer(provider, operation, outcome, seconds)
+            except Exception:
+                # Metrics must never turn a provider's answer into a failure.
+                logger.exception("provider call observer %r failed", observer)

@@ -9,6 +9,7 @@ a worker), and maps every failure onto :class:`ProviderError`: timeouts, connect
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,22 @@ from integrations.errors import ProviderError
 
 MAX_429_RETRIES = 1
 MAX_INLINE_WAIT = 2.0  # seconds
+
+# The id of the request or task being served. The core owns it (``otto.logging``) and hands
+# it down with :func:`use_request_ids` from its ``AppConfig.ready()``: the adapters sit below
+# the core and cannot import it.
+_request_ids: list[Callable[[], str | None]] = []
+
+
+def use_request_ids(source: Callable[[], str | None]) -> None:
+    _request_ids[:] = [source]
+
+
+def outbound_request_id() -> str:
+    """The id to send as ``X-Request-ID``: the current one, so a provider's logs join ours,
+    or a fresh one outside any request or task."""
+    current = _request_ids[0]() if _request_ids else None
+    return current or uuid.uuid4().hex
 
 
 def request_json(

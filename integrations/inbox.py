@@ -1,6 +1,6 @@
-"""The webhook inbox: the one receive path every provider's webhook view goes through.
+"""The webhook inbox: what every provider's webhook goes through, and the source registry.
 
-Store, acknowledge, process (STYLE.md). :func:`receive`:
+Store, acknowledge, process (STYLE.md). :func:`integrations.services.receive_event`:
 
 1. asks the provider's :class:`Source` to check the delivery. The check verifies the
    signature before anything is written, and answers with an :class:`Incoming` (what to
@@ -10,41 +10,30 @@ Store, acknowledge, process (STYLE.md). :func:`receive`:
    concurrent deliveries of one event store one row;
 3. enqueues processing on commit (``otto.queues.enqueue``) and answers 200 at once.
 
-A duplicate is acknowledged and not processed again. Processing and replay live in
-:mod:`integrations.services`.
+A duplicate is acknowledged and not processed again. Receiving, processing and replay
+live in :mod:`integrations.services`.
+
+The inbox knows no provider's rules. The app that owns the rows a provider's events write
+registers that provider's :class:`Source` in its ``AppConfig.ready()`` (``calls`` for
+CallRail and Shunya, ``otto`` for Clerk), so the inbox never imports a handler and the
+dependencies point one way (DESIGN §2).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
-from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
-from integrations.models import Provider, WebhookEvent
-from otto.errors import error_body
-from otto.metrics import counter
+from integrations.models import WebhookEvent
 from otto.models import Company
 
-logger = logging.getLogger(__name__)
-
 Status = WebhookEvent.Status
-
-WEBHOOKS = counter("otto_webhooks_total", "Webhook deliveries by provider and outcome.")
-
-# Where each provider's Source lives; imported lazily because the provider modules import
-# the services that import this module.
-SOURCE_MODULES: dict[str, str] = {
-    Provider.CLERK: "integrations.clerk.webhooks",
-    Provider.CALLRAIL: "integrations.callrail.webhooks",
-    Provider.SHUNYA: "integrations.shunya.webhooks",
-}
 
 
 class SignatureInvalid(Exception):
@@ -60,6 +49,11 @@ class Incoming:
     status: str = Status.RECEIVED
     company: Company | None = None
     last_error: str = ""
+    # What to store in place of the delivered body, when the delivered one must never be
+    # written (Shunya's carries an unredacted transcript). None stores the body as received.
+    stored_body: bytes | None = None
+    # Extra headers stored with the event, e.g. the hash of a body that was replaced.
+    stored_headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +84,9 @@ class Source:
     # replay can verify the stored delivery again.
     headers: tuple[str, ...]
     # Verifies and classifies a delivery. ``replay`` re-checks a stored one: the signature
-    # must still match, but a freshness window (svix's ±5 min) cannot apply.
+    # must still match, but a freshness window (svix's ±5 min) cannot apply. A source that
+    # stores a different body than it received (``Incoming.stored_body``) cannot verify the
+    # provider's signature on replay; its check verifies what it stored at receipt instead.
     check: Check
     handlers: Mapping[str, Handler]
     # False while nothing consumes the provider's events yet: they are stored and stay
@@ -98,12 +94,33 @@ class Source:
     processes: bool = True
 
 
+_sources: dict[str, Source] = {}
+
+
+def register(source: Source) -> None:
+    """Make ``source`` the one that receives and processes ``source.provider``'s events.
+
+    Called from the owning app's ``AppConfig.ready()``. Registering the same source again
+    is harmless; a second, different source for one provider is a wiring mistake.
+    """
+    existing = _sources.get(source.provider)
+    if existing is not None and existing is not source:
+        raise ImproperlyConfigured(
+            f"a webhook source for '{source.provider}' is already registered"
+        )
+    _sources[source.provider] = source
+
+
 def source_for(provider: str) -> Source:
+    """The registered source; ``LookupError`` when no installed app handles ``provider``."""
     try:
-        module = importlib.import_module(SOURCE_MODULES[provider])
+        return _sources[provider]
     except KeyError:
-        raise LookupError(f"no webhook source for provider {provider!r}") from None
-    return module.SOURCE
+        raise LookupError(f"no webhook source is registered for provider '{provider}'") from None
+
+
+def sources() -> list[Source]:
+    return sorted(_sources.values(), key=lambda source: source.provider)
 
 
 def body_key(body: bytes) -> str:
@@ -137,6 +154,9 @@ def store_event(
 ) -> tuple[int, bool]:
     """Insert the event unless ``(provider, dedupe_key)`` exists: ``(id, created)``.
 
+    ``incoming.stored_body`` and ``incoming.stored_headers``, when the check set them, are
+    what is written in place of ``body`` and alongside ``headers``.
+
     One statement, so it is race-free without a transaction, and it works on PostgreSQL
     and SQLite (3.35+) alike. Django's ``bulk_create(ignore_conflicts=True)`` cannot tell
     whether the row was inserted, hence ``RETURNING``.
@@ -147,8 +167,8 @@ def store_event(
         "dedupe_key": incoming.dedupe_key[:255],
         "event_type": incoming.event_type[:100],
         "received_at": timezone.now(),
-        "headers": headers,
-        "body": decode_body(body),
+        "headers": {**headers, **incoming.stored_headers},
+        "body": decode_body(body if incoming.stored_body is None else incoming.stored_body),
         "status": incoming.status,
         "attempts": 0,
         "last_error": incoming.last_error,
@@ -173,35 +193,3 @@ def store_event(
         return row[0], True
     existing = WebhookEvent.objects.using(connection.alias).only("pk")
     return existing.get(provider=provider, dedupe_key=values["dedupe_key"]).pk, False
-
-
-def receive(request: HttpRequest, source: Source, route_event_type: str = "") -> JsonResponse:
-    """Verify, store, enqueue, acknowledge. Used by every provider's webhook view."""
-    from integrations.tasks import process_webhook_event  # tasks → services → this module
-    from otto.queues import Queue, enqueue
-
-    body = request.body
-    headers = kept_headers(request.headers, source.headers)
-    try:
-        incoming = source.check(body, headers, route_event_type, replay=False)
-    except SignatureInvalid as exc:
-        WEBHOOKS.inc(provider=source.provider, outcome="bad_signature")
-        logger.warning("%s webhook refused: %s", source.provider, exc)
-        return JsonResponse(error_body("invalid_signature", str(exc)), status=401)
-
-    event_id, created = store_event(source.provider, incoming, headers, body)
-    if not created:
-        WEBHOOKS.inc(provider=source.provider, outcome="duplicate")
-        return JsonResponse({"status": "duplicate", "id": event_id})
-    WEBHOOKS.inc(provider=source.provider, outcome=incoming.status)
-    if incoming.status == Status.RECEIVED and source.processes:
-        enqueue(Queue.DEFAULT, process_webhook_event, event_id)
-    elif incoming.status != Status.RECEIVED:
-        logger.warning(
-            "%s webhook %s stored as %s: %s",
-            source.provider,
-            event_id,
-            incoming.status,
-            incoming.last_error,
-        )
-    return JsonResponse({"status": incoming.status, "id": event_id})

@@ -1,35 +1,46 @@
 """Webhook endpoints. No JWT and no CSRF: each delivery is verified by its provider's
-signature inside the inbox, before anything is stored."""
+signature inside the inbox, before anything is stored.
+
+The views know no provider's rules: each looks its provider's source up in the inbox's
+registry at request time (:func:`integrations.inbox.source_for`), which the owning app
+fills in its ``AppConfig.ready()``. A provider whose app is not installed answers 404.
+"""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations import inbox
-from integrations.callrail import webhooks as callrail
-from integrations.clerk import webhooks as clerk
-from integrations.shunya import webhooks as shunya
+from integrations import inbox, services
+from integrations.models import Provider
 from otto.errors import error_body
 
 
-def _post_only(request: HttpRequest) -> JsonResponse | None:
-    if request.method == "POST":
-        return None
-    body = error_body("method_not_allowed", "Webhooks are delivered with POST.")
-    return JsonResponse(body, status=405, headers={"Allow": "POST"})
+def _receive(request: HttpRequest, provider: str, route_event_type: str = "") -> JsonResponse:
+    if request.method != "POST":
+        body = error_body("method_not_allowed", "Webhooks are delivered with POST.")
+        return JsonResponse(body, status=405, headers={"Allow": "POST"})
+    try:
+        source = inbox.source_for(provider)
+    except LookupError:
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    try:
+        received = services.receive_event(source, request.body, request.headers, route_event_type)
+    except inbox.SignatureInvalid as exc:
+        return JsonResponse(error_body("invalid_signature", str(exc)), status=401)
+    return JsonResponse({"status": received.status, "id": received.event_id})
 
 
 @csrf_exempt
 def clerk_webhook(request: HttpRequest) -> JsonResponse:
-    return _post_only(request) or inbox.receive(request, clerk.SOURCE)
+    return _receive(request, Provider.CLERK)
 
 
 @csrf_exempt
 def callrail_webhook(request: HttpRequest, event_type: str) -> JsonResponse:
-    return _post_only(request) or inbox.receive(request, callrail.SOURCE, event_type)
+    return _receive(request, Provider.CALLRAIL, event_type)
 
 
 @csrf_exempt
 def shunya_webhook(request: HttpRequest) -> JsonResponse:
-    return _post_only(request) or inbox.receive(request, shunya.SOURCE)
+    return _receive(request, Provider.SHUNYA)

@@ -7,7 +7,21 @@ class OttoConfig(AppConfig):
     verbose_name = "Otto core"
 
     def ready(self) -> None:
-        from otto import checks  # noqa: F401 - registers the system checks
+        from integrations import errors, http, inbox
+        from otto import (
+            checks,  # noqa: F401 - registers the system checks
+            logging,
+            metrics,
+        )
+        from otto.webhooks import clerk
+
+        # The adapters sit below the core and cannot import it: the core listens to their
+        # calls and hands them the current request id.
+        errors.observe_provider_calls(metrics.record_provider_call)
+        http.use_request_ids(logging.get_request_id)
+
+        # The core owns Company, User and Membership, the rows Clerk's events write.
+        inbox.register(clerk.SOURCE)
 
         post_migrate.connect(_sync_schedules, sender=self)
 

@@ -79,3 +79,18 @@ def histogram(name: str, help: str, buckets: tuple[float, ...] = DEFAULT_BUCKETS
 def registry() -> dict[str, Counter | Histogram]:
     with _lock:
         return dict(_registry)
+
+
+PROVIDER_CALLS = counter(
+    "otto_provider_calls_total", "Provider API calls by provider, operation and outcome."
+)
+PROVIDER_LATENCY = histogram(
+    "otto_provider_call_seconds", "Provider API call latency by provider and operation."
+)
+
+
+def record_provider_call(provider: str, operation: str, outcome: str, seconds: float) -> None:
+    """Subscribed to ``integrations.errors`` by ``otto.apps``: the adapters cannot import
+    the core, so the core listens to them."""
+    PROVIDER_LATENCY.observe(seconds, provider=provider, operation=operation)
+    PROVIDER_CALLS.inc(provider=provider, operation=operation, outcome=outcome)

@@ -17,7 +17,7 @@ from otto.models import Company, Contact, Membership, PhoneNumber, Role, User
 
 
 class MembershipRevoked(Exception):
-    """The user's membership was revoked; only a new Clerk membership event restores it."""
+    """The user's membership was revoked; only a newer Clerk membership event restores it."""
 
 
 class DuplicateContact(Exception):
@@ -53,6 +53,57 @@ def _fictional(e164: str) -> bool:
 
 
 # --- memberships -------------------------------------------------------------------------
+#
+# One write path for every membership change, whoever reports it: a verified session token
+# (otto.auth) or a Clerk membership event (otto.webhooks.clerk). The rules:
+#
+# 1. Revoked stays revoked. Only a Clerk membership event that grants a role lifts a
+#    revocation; a token never does, whatever role it claims.
+# 2. The newest Clerk state wins. Clerk events are applied in Clerk's version order (the
+#    webhook handler drops an event older than one already applied), so an event always
+#    carries Clerk's current word. A token is a snapshot at its issue time: its role wins
+#    only when it was issued after the membership last changed (a webhook we missed); an
+#    older token (say, from before a demotion) changes nothing.
+# 3. A membership Otto never saw is created with the role claimed. A deletion of one Otto
+#    never saw is remembered as revoked, so a token still claiming it is refused.
+# 4. A user who left and rejoined has a new Clerk membership id: events about the old one
+#    change nothing.
+
+
+class MembershipReplaced(Exception):
+    """The Clerk event is about a membership the user has since replaced (left and
+    rejoined): it changes nothing."""
+
+
+def record_membership(
+    company: Company,
+    *,
+    clerk_user_id: str,
+    role: Role | None,
+    observed_at: datetime.datetime | None = None,
+    email: str = "",
+    name: str = "",
+    clerk_membership_id: str | None = None,
+    deleted: bool = False,
+) -> Membership | None:
+    """Apply what Clerk says about ``clerk_user_id``'s membership of ``company``.
+
+    ``clerk_membership_id`` is set for a Clerk membership event and None for a token;
+    ``role`` None is a Clerk role with no Otto access (it revokes, like ``deleted``);
+    ``observed_at`` is when a token read Clerk's state (its ``iat``; events are ordered by
+    their version before they get here). Returns the
+    membership, or None when there is none to keep. A token on a revoked membership raises
+    :class:`MembershipRevoked`; an event about a replaced one :class:`MembershipReplaced`.
+    """
+    user = _clerk_user(clerk_user_id, email=email, name=name)
+    if clerk_membership_id is None:
+        if role is None or deleted or observed_at is None:
+            raise ValueError("a session token grants a mapped role as of its issue time")
+        return _apply_token(company, user, role, observed_at)
+    with transaction.atomic():
+        return _apply_event(
+            company, user, role, clerk_membership_id, revoke=deleted or role is None
+        )
 
 
 def join_company(
@@ -64,16 +115,38 @@ def join_company(
     name: str = "",
     issued_at: datetime.datetime,
 ) -> Membership:
-    """The membership a verified token claims, creating the user and membership if new.
+    """The membership a verified session token claims (:func:`record_membership`)."""
+    membership = record_membership(
+        company,
+        clerk_user_id=clerk_user_id,
+        role=role,
+        observed_at=issued_at,
+        email=email,
+        name=name,
+    )
+    assert membership is not None  # noqa: S101 - a token always grants a mapped role
+    return membership
 
-    A revoked membership stays revoked whatever the token says. A token issued after the
-    membership last changed reflects newer Clerk state than we hold (a missed webhook), so
-    its role wins; an older token (say, from before a demotion) does not.
-    """
-    user, _ = User.objects.get_or_create(
+
+def _clerk_user(clerk_user_id: str, *, email: str, name: str) -> User:
+    """The user, created when new (also a placeholder for a membership that beats its
+    ``user.created``); an email or name it lacks is filled in, never overwritten."""
+    user, created = User.objects.get_or_create(
         clerk_user_id=clerk_user_id,
         defaults={"username": clerk_user_id[:150], "email": email, "name": name},
     )
+    if not created and ((email and not user.email) or (name and not user.name)):
+        user.email = user.email or email
+        user.name = user.name or name
+        user.save(update_fields=["email", "name"])
+    return user
+
+
+def _apply_token(
+    company: Company, user: User, role: Role, issued_at: datetime.datetime
+) -> Membership:
+    # No lock: this runs on every authenticated request, and the role change below is a
+    # compare-and-set that only a newer token wins.
     membership, created = Membership.objects.select_related("user", "company").get_or_create(
         company=company, user=user, defaults={"role": role}
     )
@@ -85,6 +158,43 @@ def join_company(
         ).update(role=role, updated_at=timezone.now())
         if updated:
             membership.role = role
+    return membership
+
+
+def _apply_event(
+    company: Company, user: User, role: Role | None, clerk_membership_id: str, *, revoke: bool
+) -> Membership | None:
+    membership = Membership.objects.select_for_update().filter(company=company, user=user).first()
+    if membership is not None and membership.clerk_membership_id not in (
+        None,
+        clerk_membership_id,
+    ):
+        raise MembershipReplaced(
+            f"membership {clerk_membership_id} was replaced by {membership.clerk_membership_id}"
+        )
+    if revoke:
+        if membership is not None:
+            if membership.revoked_at is None:
+                membership.revoked_at = timezone.now()
+                membership.save(update_fields=["revoked_at", "updated_at"])
+            return membership
+        if role is None:
+            return None
+        return Membership.objects.create(
+            user=user,
+            company=company,
+            role=role,
+            clerk_membership_id=clerk_membership_id,
+            revoked_at=timezone.now(),
+        )
+    assert role is not None  # noqa: S101 - revoke is set whenever role is None
+    if membership is None:
+        return Membership.objects.create(
+            user=user, company=company, role=role, clerk_membership_id=clerk_membership_id
+        )
+    membership.role, membership.clerk_membership_id = role, clerk_membership_id
+    membership.revoked_at = None
+    membership.save(update_fields=["role", "clerk_membership_id", "revoked_at", "updated_at"])
     return membership
 
 

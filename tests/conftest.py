@@ -39,7 +39,7 @@ def _static_files_without_collectstatic(settings):
 def _forget_callrail_tenants():
     """A rolled-back test leaves no row behind but fires no signal either: the webhook's
     per-process tenant memory must not carry a company into the next test."""
-    from integrations.callrail.webhooks import forget_tenants
+    from calls.webhooks.callrail import forget_tenants
 
     forget_tenants()
 

@@ -19,9 +19,8 @@ import jwt
 from django.conf import settings
 
 from integrations.errors import ProviderError, track
-from integrations.http import parse_model, request_json
+from integrations.http import outbound_request_id, parse_model, request_json
 from integrations.shunya.schemas import AnalysisRequest, Job, TranscriptionRequest
-from otto.logging import get_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +129,7 @@ class ShunyaClient:
         headers = {
             "Authorization": f"Bearer {self._token(company_id)}",
             "X-Company-ID": str(company_id),
-            "X-Request-ID": get_request_id() or uuid.uuid4().hex,
+            "X-Request-ID": outbound_request_id(),
             "X-UWC-Version": self.version,
             "Accept": "application/json",
         }

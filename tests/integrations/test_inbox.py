@@ -13,11 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations import inbox, services
-from integrations.clerk import webhooks as clerk_webhooks
 from integrations.models import Provider, WebhookEvent
 from integrations.tasks import process_webhook_event
 from otto.crypto import Secret
 from otto.models import Company
+from otto.webhooks import clerk as clerk_webhooks
 from tests.conftest import wait_for
 from tests.integrations.fixtures import (
     CLERK_SECRET,

@@ -1,6 +1,7 @@
 """Clerk webhooks (svix-signed): keep Company, User and Membership in step with Clerk.
 
-``POST /webhooks/clerk`` goes through the inbox (:mod:`integrations.inbox`); the dedupe key
+``POST /webhooks/clerk`` goes through the inbox (:mod:`integrations.inbox`), which the core
+registers this source with (:mod:`otto.apps`); the dedupe key
 is ``svix-id``. Handlers run in the inbox's processing task and must be safe to run twice.
 
 Ordering. Svix retries and replays arrive out of order, so every handler first takes the
@@ -30,13 +31,12 @@ from django.utils.text import slugify
 from pydantic import ValidationError
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from integrations import services
+from integrations import services as inbox_services
 from integrations.clerk.schemas import (
     DeletedData,
     Envelope,
     MembershipData,
     OrganizationData,
-    PublicUserData,
     UserData,
 )
 from integrations.inbox import (
@@ -48,6 +48,7 @@ from integrations.inbox import (
     unparseable,
 )
 from integrations.models import ClerkObjectVersion, Provider, WebhookEvent
+from otto import services
 from otto.auth import map_role
 from otto.models import Company, Membership, User
 
@@ -221,7 +222,7 @@ def sync_organization(event: WebhookEvent) -> HandlerResult | None:
         event_type__startswith="organizationMembership.",
         body__contains=f'"{data.id}"',
     )
-    services.requeue(deferred)
+    inbox_services.requeue(deferred)
     return HandlerResult(company=company)
 
 
@@ -241,18 +242,9 @@ def delete_organization(event: WebhookEvent) -> HandlerResult | None:
 # --- memberships -------------------------------------------------------------------------
 
 
-def _member(public: PublicUserData) -> User:
-    """The member's User; a placeholder when the membership beats ``user.created``."""
-    user, created = _user(public.user_id, email=public.email, name=public.name)
-    if not created and not (user.email and user.name):
-        user.email = user.email or public.email
-        user.name = user.name or public.name
-        user.save(update_fields=["email", "name"])
-    return user
-
-
 def sync_membership(event: WebhookEvent) -> HandlerResult | None:
-    """Grant, change or revoke a user's role in a company.
+    """Grant, change or revoke a user's role in a company, through the one membership
+    write path (:func:`otto.services.record_membership`, whose rules apply).
 
     ``.created``/``.updated`` with a mapped role grant it (and lift an earlier
     revocation); ``.deleted`` or an unmapped role revoke at once: the JWT check refuses a
@@ -272,41 +264,24 @@ def sync_membership(event: WebhookEvent) -> HandlerResult | None:
     if not claim_version(data.id, _version(envelope, data.updated_at, deleted=deleted)):
         return _superseded(data.id, company)
 
-    user = _member(data.public_user_data)
+    public = data.public_user_data
     role = map_role(data.role)
-    membership = Membership.objects.filter(company=company, user=user).first()
-    if membership is not None and membership.clerk_membership_id not in (None, data.id):
-        # The user left and rejoined: this event is about the old membership.
+    try:
+        services.record_membership(
+            company,
+            clerk_user_id=public.user_id,
+            role=role,
+            email=public.email,
+            name=public.name,
+            clerk_membership_id=data.id,
+            deleted=deleted,
+        )
+    except services.MembershipReplaced as exc:
+        return HandlerResult(status=Status.IGNORED, company=company, note=str(exc))
+    if not deleted and role is None:
         return HandlerResult(
-            status=Status.IGNORED,
-            company=company,
-            note=f"membership {data.id} was replaced by {membership.clerk_membership_id}",
+            company=company, note=f"role {data.role!r} has no Otto access; membership revoked"
         )
-
-    if deleted or role is None:
-        note = "" if deleted else f"role {data.role!r} has no Otto access; membership revoked"
-        if membership is not None:
-            if membership.revoked_at is None:
-                membership.revoked_at = timezone.now()
-                membership.save(update_fields=["revoked_at", "updated_at"])
-        elif role is not None:
-            # Remembered as revoked, so a token still claiming it is refused.
-            Membership.objects.create(
-                user=user,
-                company=company,
-                role=role,
-                clerk_membership_id=data.id,
-                revoked_at=timezone.now(),
-            )
-        return HandlerResult(company=company, note=note)
-
-    if membership is None:
-        Membership.objects.create(
-            user=user, company=company, role=role, clerk_membership_id=data.id
-        )
-    else:
-        membership.role, membership.clerk_membership_id, membership.revoked_at = role, data.id, None
-        membership.save(update_fields=["role", "clerk_membership_id", "revoked_at", "updated_at"])
     return HandlerResult(company=company)
 
 

@@ -1,6 +1,8 @@
 """CallRail post-call webhooks: ``POST /callrail/call.completed`` and ``/callrail/call.modified``.
 
-The receive side of the inbox. A delivery is checked in this order:
+The receive side of the inbox, registered by ``calls`` (:mod:`calls.apps`); the adapter
+parts (signature, body schema) stay in :mod:`integrations.callrail`. A delivery is checked
+in this order:
 
 1. the tenant: the CallRail company id in the body (``company_resource_id`` ``COM…`` or
    legacy numeric ``company_id``) against ``Company.callrail_company_ids``, failing that
