@@ -1,6 +1,6 @@
 from django.db import models
 
-from otto.models import Company
+from otto.models import Company, TimestampedManager
 
 
 class Provider(models.TextChoices):
@@ -68,6 +68,8 @@ class ClerkObjectVersion(models.Model):
     # Clerk's own clock, in epoch milliseconds (data.updated_at, else the envelope timestamp).
     version = models.BigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimestampedManager()
 
     def __str__(self) -> str:
         return f"{self.clerk_id} @ {self.version}"
