@@ -6,7 +6,7 @@ from integrations import services
 from otto.queues import task
 
 
-@task
+@task(unqueued=services.mark_unqueued)
 def process_webhook_event(event_id: int) -> None:
     """Process one stored webhook event; safe to run twice (it claims the event first)."""
     services.process_event(int(event_id))
