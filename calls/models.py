@@ -7,7 +7,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
-from otto.models import Company, Contact
+from otto.models import Company, Contact, TimestampedManager
 
 
 class Call(models.Model):
@@ -104,6 +104,8 @@ class Call(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TimestampedManager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -145,6 +147,8 @@ class CallBackfill(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TimestampedManager()
 
     class Meta:
         constraints = [
@@ -247,6 +251,8 @@ class Transcript(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TimestampedManager()
+
     def __str__(self) -> str:
         return f"transcript of call {self.call_id}"
 
@@ -285,6 +291,8 @@ class ShunyaJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TimestampedManager()
 
     class Meta:
         constraints = [

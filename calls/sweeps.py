@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 # backfill leave calls younger than this to their webhook.
 SETTLE = datetime.timedelta(minutes=30)
 RECONCILE_WINDOW = datetime.timedelta(hours=6)
-# A call whose task the broker lost (never claimed) is enqueued again after this long.
+# A call whose task the broker lost (never claimed) is enqueued again after this long: its
+# push succeeded, so the task may still be waiting in a backlog. A call whose push failed
+# (broker down) is made due at once instead (mark_unqueued) and is enqueued on the next run.
 RECEIVED_GRACE = datetime.timedelta(minutes=5)
 RETRY_BATCH = 500
 
@@ -48,8 +50,9 @@ def retry_due_calls(now: datetime.datetime | None = None) -> dict[str, int]:
     call stuck in an in-progress stage past its deadline.
 
     - Waiting stages (:data:`WAITING`): a call whose backoff is over or whose lease expired
-      (its worker died), or whose first task was lost (never claimed after a grace period),
-      is enqueued for its stage's task on its stage's queue.
+      (its worker died), whose push failed (made due by :func:`mark_unqueued`), or whose
+      first task was lost (never claimed after a grace period), is enqueued for its
+      stage's task on its stage's queue.
     - In-progress stages (:data:`IN_PROGRESS`): a call that has sat there longer than
       ``PIPELINE_STAGE_DEADLINES`` is put back to the stage it waits in (compare-and-set on
       its lease, so a worker still alive loses its claim and writes nothing) and enqueued.
@@ -68,6 +71,15 @@ def retry_due_calls(now: datetime.datetime | None = None) -> dict[str, int]:
         counts["failed"] += failed
         counts["enqueued"] += enqueued
     return counts
+
+
+def mark_unqueued(call_id: int) -> None:
+    """Make a waiting call whose stage task could not be pushed due now, so the reaper's
+    next run enqueues it. A call with a ``next_attempt_at`` is left alone: it is already
+    due or backing off, or a worker holds its lease."""
+    Call.objects.filter(pk=call_id, stage__in=WAITING, next_attempt_at__isnull=True).update(
+        next_attempt_at=timezone.now()
+    )
 
 
 def _task_for(stage: str):

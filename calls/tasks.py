@@ -8,7 +8,7 @@ from otto.models import Company
 from otto.queues import task
 
 
-@task
+@task(unqueued=sweeps.mark_unqueued)
 def ingest_call(call_id: int) -> None:
     """Fetch one received call from CallRail, store its recording, hand it on."""
     services.ingest_call(int(call_id))
@@ -20,13 +20,13 @@ def refresh_call(call_id: int) -> None:
     services.refresh_call(int(call_id))
 
 
-@task
+@task(unqueued=sweeps.mark_unqueued)
 def transcribe_call(call_id: int) -> None:
     """Queue ``asr``: transcribe one recorded call (Deepgram, or per the company)."""
     transcription.transcribe_call(int(call_id))
 
 
-@task
+@task(unqueued=sweeps.mark_unqueued)
 def submit_shunya_transcription(call_id: int) -> None:
     """Queue ``uwc``: claim a Shunya tenant's recorded call and submit its job."""
     shunya.submit_transcription(int(call_id))

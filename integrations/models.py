@@ -1,6 +1,6 @@
 from django.db import models
 
-from otto.models import Company
+from otto.models import Company, TimestampedManager
 
 
 class Provider(models.TextChoices):
@@ -40,6 +40,10 @@ class WebhookEvent(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When a push of its processing task last failed (the broker was down). Set only on
+    # failure, so the happy path writes nothing more; the reaper enqueues such an event on
+    # its next run rather than after RECEIVED_GRACE, and clears it.
+    enqueue_failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -49,6 +53,11 @@ class WebhookEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "received_at"], name="intg_webhook_status_idx"),
+            models.Index(
+                fields=["received_at"],
+                name="intg_webhook_unqueued_idx",
+                condition=models.Q(enqueue_failed_at__isnull=False),
+            ),
             models.Index(fields=["company", "-received_at"], name="intg_webhook_company_idx"),
             models.Index(fields=["provider", "-received_at"], name="intg_webhook_provider_idx"),
         ]
@@ -68,6 +77,8 @@ class ClerkObjectVersion(models.Model):
     # Clerk's own clock, in epoch milliseconds (data.updated_at, else the envelope timestamp).
     version = models.BigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimestampedManager()
 
     def __str__(self) -> str:
         return f"{self.clerk_id} @ {self.version}"

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 # A module import: tasks.py imports this module back, and only calls into it at run time.
@@ -167,16 +167,29 @@ def requeue(events: Iterable[WebhookEvent]) -> list[int]:
 
 
 # A RECEIVED event this old lost its task in the broker; a PROCESSING one claimed this long
-# ago lost its worker. Handlers are database-only and finish in well under a second.
+# ago lost its worker. Handlers are database-only and finish in well under a second. The
+# grace is for events whose push succeeded: their task may still be waiting in a backlog.
+# An event whose push failed (enqueue_failed_at) is known to have no task and is enqueued
+# on the reaper's next run, so a broker outage delays processing by a minute, not five.
 RECEIVED_GRACE = datetime.timedelta(minutes=5)
 PROCESSING_DEADLINE = datetime.timedelta(minutes=10)
 REAP_BATCH = 500
 
 
+def mark_unqueued(event_id: int) -> None:
+    """Record that the processing task of a waiting event could not be pushed."""
+    WebhookEvent.objects.filter(pk=event_id, status=Status.RECEIVED).update(
+        enqueue_failed_at=timezone.now()
+    )
+
+
 def reap_events(now: datetime.datetime | None = None) -> dict[str, int]:
     """Re-enqueue events the broker or a killed worker dropped; give up after
     ``PIPELINE_MAX_ATTEMPTS`` claims (FAILED, visible in the admin). Run every minute.
-    Only the registered sources that process their events are reaped."""
+    Only the registered sources that process their events are reaped. Waiting events are
+    enqueued when their push failed (at once) or when the grace is over (their task was
+    lost). Enqueued twice is harmless: the task claims the event.
+    """
     now = now or timezone.now()
     max_attempts = settings.PIPELINE_MAX_ATTEMPTS
     providers = [source.provider for source in sources() if source.processes]
@@ -187,11 +200,14 @@ def reap_events(now: datetime.datetime | None = None) -> dict[str, int]:
         last_error=f"gave up after {max_attempts} attempts: its worker stopped every time",
     )
     reset = stuck.update(status=Status.RECEIVED, last_error="re-queued: its worker stopped")
-    waiting = events.filter(status=Status.RECEIVED, received_at__lt=now - RECEIVED_GRACE).order_by(
-        "received_at"
+    waiting = events.filter(status=Status.RECEIVED).filter(
+        Q(enqueue_failed_at__isnull=False) | Q(received_at__lt=now - RECEIVED_GRACE)
     )
-    # Enqueued twice is harmless: the task claims the event first.
-    ids = list(waiting.values_list("pk", flat=True)[:REAP_BATCH])
+    ids = list(waiting.order_by("received_at").values_list("pk", flat=True)[:REAP_BATCH])
+    # Cleared before the pushes: a push that fails again marks its event again.
+    WebhookEvent.objects.filter(pk__in=ids, enqueue_failed_at__isnull=False).update(
+        enqueue_failed_at=None
+    )
     for event_id in ids:
         enqueue(Queue.DEFAULT, tasks.process_webhook_event, event_id)
     return {"failed": gave_up, "reset": reset, "enqueued": len(ids)}

@@ -6,7 +6,12 @@ from integrations import services
 from otto.queues import task
 
 
-@task
+def _mark_unqueued(event_id: int) -> None:
+    # Looked up when a push fails, not at import: services imports this module back.
+    services.mark_unqueued(event_id)
+
+
+@task(unqueued=_mark_unqueued)
 def process_webhook_event(event_id: int) -> None:
     """Process one stored webhook event; safe to run twice (it claims the event first)."""
     services.process_event(int(event_id))

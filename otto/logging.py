@@ -98,13 +98,14 @@ def mask_phone(number: str) -> str:
     return f"+{country} ••• {digits[-4:]}"
 
 
-def _redact_value(value: Any) -> Any:
+def redact_value(value: Any) -> Any:
+    """:func:`redact` applied to every string inside ``value`` (dicts, lists, tuples)."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: _redact_value(item) for key, item in value.items()}
+        return {key: redact_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_value(item) for item in value]
+        return [redact_value(item) for item in value]
     return value
 
 
@@ -127,5 +128,5 @@ class OttoJsonFormatter(JsonFormatter):
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
         if self.redact_pii:
-            return {key: _redact_value(value) for key, value in log_data.items()}
+            return {key: redact_value(value) for key, value in log_data.items()}
         return log_data

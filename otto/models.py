@@ -3,9 +3,45 @@ import datetime
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from otto.crypto import EncryptedSecretField
 from otto.queues import Queue
+
+
+class TimestampedQuerySet(models.QuerySet):
+    """A queryset whose writes advance ``updated_at``, for every model that has one.
+
+    ``auto_now`` only acts in ``Model.save()``, but most writes here are compare-and-set
+    ``QuerySet.update()`` calls, so without this a client syncing on ``updated_at`` would
+    miss them. A caller that sets ``updated_at`` itself (or includes it in
+    ``bulk_update``'s fields) keeps its value.
+    """
+
+    def update(self, **kwargs):
+        # An empty update writes nothing, and must not start writing a timestamp.
+        if kwargs:
+            kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+    update.alters_data = True
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        objs = list(objs)
+        fields = list(fields)
+        if fields and "updated_at" not in fields:
+            now = timezone.now()
+            for obj in objs:
+                obj.updated_at = now
+            fields.append("updated_at")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    bulk_update.alters_data = True
+
+
+# use_in_migrations stays False: the manager changes no schema, so the autodetector and the
+# historical models in migrations never see it.
+TimestampedManager = models.Manager.from_queryset(TimestampedQuerySet)
 
 
 def default_business_hours() -> dict[str, list[str]]:
@@ -64,6 +100,8 @@ class Company(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TimestampedManager()
+
     class Meta:
         verbose_name_plural = "companies"
         ordering = ["name"]
@@ -109,6 +147,8 @@ class Membership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TimestampedManager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -140,6 +180,8 @@ class Contact(models.Model):
     postal_code = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimestampedManager()
 
     class Meta:
         constraints = [

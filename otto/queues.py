@@ -92,18 +92,30 @@ def reset_brokers() -> None:
 # --- tasks -----------------------------------------------------------------------------
 
 TASKS: dict[str, Callable[..., Any]] = {}
+# Per task path: what records, durably, that a push of that task failed (see task()).
+UNQUEUED: dict[str, Callable[..., None]] = {}
 _ID_TYPES = (int, str, uuid.UUID)
 
 
-def task(func: Callable[..., Any]) -> Callable[..., Any]:
+def task(
+    func: Callable[..., Any] | None = None, *, unqueued: Callable[..., None] | None = None
+) -> Any:
     """Mark ``func`` as a task that :func:`enqueue` may push.
 
     The wrapper binds the request id of the code that enqueued it, so one id follows a
     webhook from the HTTP request into every stage it triggers, and reports an exception
     to Sentry as a real exception event (sentry-sdk has no django-q integration) before
     django-q records the failure.
+
+    ``unqueued(*ids)`` (``@task(unqueued=...)``) runs when a push of the task fails, e.g.
+    with the broker down: it marks the row the task was for, so the reaper enqueues it on
+    its next run instead of after the grace it gives tasks that may still be queued.
     """
+    if func is None:
+        return functools.partial(task, unqueued=unqueued)
     path = f"{func.__module__}.{func.__qualname__}"
+    if unqueued is not None:
+        UNQUEUED[path] = unqueued
 
     @functools.wraps(func)
     def run(*args: Any, request_id: str | None = None) -> Any:
@@ -141,8 +153,8 @@ def enqueue(queue: str, func: Callable[..., Any], *ids: int | str | uuid.UUID) -
     Deferring to commit means a worker never sees a row that is not there yet, and a
     rollback leaves nothing in the broker. Tasks take ids only: a row is always reloaded
     by the worker, never pickled. If the push itself fails (broker down), the error is
-    logged and the caller carries on: PostgreSQL is the source of truth, and the reaper
-    re-enqueues whatever was left behind.
+    logged, the task's ``unqueued`` hook marks its row, and the caller carries on:
+    PostgreSQL is the source of truth, and the reaper re-enqueues whatever was left behind.
     """
     queue = check_queue(queue)
     path = getattr(func, "task_path", None)
@@ -188,3 +200,16 @@ def _push(
         )
     except Exception:
         logger.exception("could not enqueue %s on queue %s (cluster %s)", path, queue, cluster)
+        _record_unqueued(path, ids)
+
+
+def _record_unqueued(path: str, ids: tuple[Any, ...]) -> None:
+    # Only on failure, so the happy path of ingest costs no extra query.
+    record = UNQUEUED.get(path)
+    if record is None:
+        return
+    try:
+        record(*ids)
+    except Exception:
+        # The database may be down too; the reaper's grace still finds the row later.
+        logger.exception("could not record that %s%r was not enqueued", path, ids)

@@ -112,3 +112,66 @@ def test_a_failing_task_is_reported_to_sentry_as_an_exception_with_its_ids():
     assert event["exception"]["values"][-1]["type"] == "RuntimeError"
     assert event["tags"]["task"] == "tests.test_queues.explode"
     assert event["tags"]["call_id"] == "42"
+
+
+marked: list[tuple] = []
+
+
+def remember(*ids) -> None:
+    marked.append(ids)
+
+
+def refuse(*ids) -> None:
+    raise RuntimeError("the database is down too")
+
+
+@task(unqueued=remember)
+def tracked(call_id: int) -> None:
+    pass
+
+
+@task(unqueued=refuse)
+def tracked_badly(call_id: int) -> None:
+    pass
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    from django_q.conf import Conf
+
+    from otto.queues import reset_brokers
+
+    monkeypatch.setattr(Conf, "REDIS", "redis://127.0.0.1:1/0")
+    reset_brokers()
+    yield
+    monkeypatch.undo()
+    reset_brokers()
+
+
+def test_a_failed_push_runs_the_tasks_unqueued_hook_with_its_ids(broker_down):
+    marked.clear()
+
+    with transaction.atomic():
+        enqueue(Queue.DEFAULT, tracked, 12)
+        enqueue(Queue.DEFAULT, record, 13)  # no hook: only logged
+
+    assert marked == [(12,)]
+
+
+def test_a_successful_push_runs_no_hook(broker_redis):
+    marked.clear()
+
+    with transaction.atomic():
+        enqueue(Queue.DEFAULT, tracked, 14)
+
+    assert marked == []
+    assert [p["args"] for p in queued(broker_redis)] == [(14,)]
+
+
+def test_a_failing_hook_is_logged_and_the_caller_carries_on(broker_down, caplog):
+    with transaction.atomic():
+        enqueue(Queue.DEFAULT, tracked_badly, 15)
+
+    assert "could not record that tests.test_queues.tracked_badly(15,) was not enqueued" in (
+        caplog.text
+    )
