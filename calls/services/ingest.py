@@ -95,6 +95,14 @@ def _ingest(claim: stages.Claim, listed: schemas.Call | None) -> str | None:
     if stored is None:
         reason = "CallRail has no recording for this call any more (HTTP 404)"
         return _finish(claim, Stage.SKIPPED, reason=reason)
+    return finish_recorded(claim, stored, previous=previous)
+
+
+def finish_recorded(claim: stages.Claim, stored: StoredRecording, *, previous: str) -> str:
+    """Point the claimed call at its newly stored recording and hand it to transcription;
+    the file it replaces is deleted after that commits. A worker that lost its claim
+    deletes the file it stored instead (:class:`calls.stages.LeaseLost`), and the call
+    keeps playing ``previous``."""
     try:
         return _finish(claim, Stage.RECORDED, stored=stored, previous=previous)
     except stages.LeaseLost:
