@@ -3,6 +3,10 @@
 Staff only (Django's admin login), across tenants: ops see every company's calls. Nothing is
 edited here. Ops re-run ingest or re-fetch a recording, one call from its page or many from
 the list; each call is handed to the ingest service on its own, under its own company.
+
+The stage filter lists every pipeline stage, the in-progress ones too (``ingesting``,
+``transcribing``: a worker holds the call until ``next_attempt_at``, its lease). A re-fetch
+keeps the stored recording playable until the new one is in storage.
 """
 
 from __future__ import annotations

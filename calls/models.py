@@ -27,9 +27,11 @@ class Call(models.Model):
         OUTBOUND = "outbound", "Outbound"
 
     class Stage(models.TextChoices):
-        # Stored, recording not (yet) in storage: ingest owns it (queue default).
+        # Stored, waiting for ingest (queue default).
         RECEIVED = "received", "Received"
-        # Recording stored: the seam to transcription (the pipeline issue).
+        # Claimed by an ingest worker until its lease runs out (calls.stages.claim).
+        INGESTING = "ingesting", "Ingesting"
+        # Recording stored, waiting for transcription.
         RECORDED = "recorded", "Recorded"
         TRANSCRIBING = "transcribing", "Transcribing"
         TRANSCRIBED = "transcribed", "Transcribed"
@@ -70,7 +72,7 @@ class Call(models.Model):
         related_name="handled_calls",
     )
 
-    # The audio in storage, at {company}/recordings/{call}.mp3 (see calls.services).
+    # The audio in storage, at {company}/recordings/{call}.mp3 (see calls.services.recording).
     recording = models.FileField(max_length=255, blank=True)
     recording_size = models.PositiveBigIntegerField(null=True, blank=True)
     recording_sha256 = models.CharField(max_length=64, blank=True)

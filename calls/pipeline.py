@@ -3,36 +3,75 @@
 - Ingest ends by moving a call to ``recorded`` and calling :func:`start_transcription`
   exactly once, in the transaction that made that move.
 - Transcription (:mod:`calls.transcription`) ends by moving a call to ``transcribed`` and
-  calling :func:`start_analysis` exactly once, in the transaction that made that move.
+  calling :func:`hand_off` exactly once, in the transaction that made that move.
 
-Analysis is not built yet (a later issue): :func:`start_analysis` starts nothing and the
-call waits at ``transcribed``, visibly, where the analysis issue's task will pick it up
-(filling in this one function). Nothing is faked: no analysis row, no ``analyzing`` stage.
+**The hand-off registry.** ``calls`` sits below the apps that take a call on (analysis,
+then the "apply" stage), so it never imports them: the next app registers its handler for
+the stage it takes calls from in its ``AppConfig.ready()``::
+
+    pipeline.register_handoff(Call.Stage.TRANSCRIBED, analysis.pipeline.start_analysis)
+
+:func:`hand_off` calls that handler with the call, inside the transaction that moved it,
+so the handler's own writes and ``enqueue`` (on commit) happen exactly once, or not at
+all when the move rolls back. With no handler registered the call waits at its stage,
+visibly (the admin's stage filter), where the next app's task will pick it up.
+Search indexing is ``calls``' own and always follows transcription.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+
+from django.core.exceptions import ImproperlyConfigured
 
 from calls.models import Call
 from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
 
+Handoff = Callable[[Call], None]
+
+_HANDOFFS: dict[str, Handoff] = {}
+
+
+def register_handoff(stage: str, handler: Handoff) -> None:
+    """Make ``handler`` take on every call that reaches ``stage``. One handler per stage:
+    a second, different one is a wiring mistake and fails at start-up."""
+    stage = Call.Stage(stage)
+    current = _HANDOFFS.get(stage)
+    if current is not None and current is not handler:
+        raise ImproperlyConfigured(f"stage {stage} already hands calls to {current!r}")
+    _HANDOFFS[stage] = handler
+
+
+def unregister_handoff(stage: str) -> None:
+    """Forget the handler of ``stage`` (tests; an app switched off)."""
+    _HANDOFFS.pop(Call.Stage(stage), None)
+
+
+def handoff_for(stage: str) -> Handoff | None:
+    return _HANDOFFS.get(stage)
+
 
 def start_transcription(call: Call) -> None:
     """Hand a ``recorded`` call to transcription: enqueue its task on queue ``asr`` once
-    the surrounding transaction commits."""
-    from calls import tasks
+    the surrounding transaction commits (a transcriber that works elsewhere, such as
+    Shunya's submit on ``uwc``, is handed the call from there)."""
+    from calls import tasks  # tasks imports the services that import this module
 
     enqueue(Queue.ASR, tasks.transcribe_call, call.pk)
 
 
-def start_analysis(call: Call) -> None:
-    """Hand a ``transcribed`` call on: its transcript is indexed for search (queue
-    ``indexing``), and analysis, not built yet, leaves the call waiting at ``transcribed``
-    (docs/operations.md "Stages")."""
-    from calls import tasks
+def hand_off(call: Call) -> None:
+    """Hand a call that just reached its stage (``transcribed``) on: its transcript is
+    indexed for search (queue ``indexing``), and the registered handler of that stage, if
+    any, takes it; without one the call waits there (docs/operations.md "Stages")."""
+    from calls import tasks  # tasks imports the services that import this module
 
     enqueue(Queue.INDEXING, tasks.index_call, call.pk)
-    logger.info("call %s is transcribed and waits for analysis (not built yet)", call.pk)
+    handler = _HANDOFFS.get(call.stage)
+    if handler is None:
+        logger.info("call %s is %s and waits: no stage takes it on yet", call.pk, call.stage)
+        return
+    handler(call)

@@ -8,7 +8,8 @@ stage, whatever the call's stage:
 ``from_stage``     back to         what runs again
 =================  ==============  ========================================================
 ``ingest``         ``received``    CallRail details + recording download, then on
-``recording``      ``received``    the same, the stored recording forgotten first
+``recording``      ``received``    the same, the stored recording replaced once the new
+                                  one is in storage (kept if the download fails)
 ``transcription``  ``recorded``    transcription (the transcript is replaced), then on
 =================  ==============  ========================================================
 
@@ -34,6 +35,7 @@ FROM_STAGES = ("ingest", "recording", "transcription")
 # The stage a call failed in → where a plain retry restarts it.
 _RESTART = {
     Stage.RECEIVED: "ingest",
+    Stage.INGESTING: "ingest",
     Stage.RECORDED: "transcription",
     Stage.TRANSCRIBING: "transcription",
 }
@@ -61,9 +63,11 @@ def retry_stage(call: Call, *, actor: Any, from_stage: str | None = None, reason
         # Imported here: the admin imports this module; the ingest service only loads here.
         from calls import services
 
-        # Ingest always downloads the audio again; past ingest it must forget the old file.
+        # Ingest always downloads the audio again; a call past ingest goes back to it only
+        # as a re-fetch (else ingest would just refresh its details).
         refetch = from_stage == "recording" or call.stage not in (
             Stage.RECEIVED,
+            Stage.INGESTING,
             Stage.FAILED,
             Stage.SKIPPED,
         )

@@ -3,12 +3,14 @@
 Shunya transcribes asynchronously, so a Shunya tenant's call goes through transcription in
 three steps (docs/operations.md "Transcription by Shunya"):
 
-1. **Submit** (:func:`submit_transcription`, queue ``uwc``): the call is claimed
-   ``recorded → transcribing`` exactly as Deepgram's is (:func:`calls.transcription._claim`),
-   the job is submitted with no transaction open (the recording as a short-lived link;
-   an idempotency key, so a resubmit after a timeout finds the same job), and a
-   :class:`~calls.models.ShunyaJob` is recorded. While the job runs the call stays
-   ``transcribing``; the reaper leaves it alone and the poller owns it.
+1. **Submit** (:class:`ShunyaTranscriber`, queue ``uwc``): transcription claims the call
+   ``recorded → transcribing`` exactly as for Deepgram (:func:`calls.stages.claim`) and
+   calls ``submit``, which starts the job with no transaction open (the recording as a
+   short-lived link; an idempotency key, so a resubmit after a timeout finds the same job)
+   and returns it pending; transcription then extends the call's hold past
+   :data:`JOB_TIMEOUT` and records the :class:`~calls.models.ShunyaJob`, in one
+   transaction. While the job runs the call stays ``transcribing``; its lease keeps the
+   reaper away and the poller owns it.
 2. **Completion** arrives by the signed webhook (``POST /webhooks/shunya``, through the
    inbox: :mod:`integrations.shunya.webhooks`) or by the poller (:func:`poll_due_jobs`
    every minute, :func:`poll_job` on queue ``shunya``; backoff 5, 10, 30, 60 s, then every
@@ -36,7 +38,8 @@ from django.utils import timezone
 
 from calls import recordings, stages, transcription
 from calls.models import Call, ShunyaJob
-from integrations.deepgram.schemas import Transcription, Utterance
+from calls.providers import PendingJob
+from calls.transcribers import TranscriptionResult, Utterance
 from integrations.errors import ProviderError
 from integrations.shunya.client import PROVIDER, ShunyaClient
 from integrations.shunya.schemas import Job, JobStatus
@@ -53,6 +56,7 @@ Status = ShunyaJob.Status
 POLL_BACKOFF = (5, 10, 30, 60)
 POLL_CAP = 300
 JOB_TIMEOUT = datetime.timedelta(hours=24)
+REAPER_MARGIN = datetime.timedelta(hours=1)
 POLL_BATCH = 500
 # The metadata key the job carries its tenant in; the webhook is checked against it.
 COMPANY_KEY = "otto_company_id"
@@ -97,22 +101,13 @@ def callback_url() -> str:
 # --- 1. submit (queue uwc) ----------------------------------------------------------------
 
 
-def submit_transcription(call_id: int) -> str | None:
-    """Claim a ``recorded`` call and submit its Shunya job; the stage it is left in, or
-    None when it was not ours (not ``recorded``, not due, or claimed by another worker)."""
-    call = Call.objects.select_related("company").filter(pk=call_id).first()
-    if call is None or call.stage != Stage.RECORDED:
-        return None
-    claim = transcription._claim(call)
-    if claim is None:
-        logger.info("call %s is not due for transcription; skipped", call_id)
-        return None
-    call, lease = claim
-    leased = transcription._leased(call, lease)
+class ShunyaTranscriber:
+    """Shunya's ASR as a transcriber: ``submit`` starts a job and returns it pending."""
 
-    def work() -> str:
-        if not call.recording:
-            raise ProviderError(PROVIDER, "the call has no stored recording", permanent=True)
+    name = PROVIDER
+    queue = Queue.UWC
+
+    def submit(self, call: Call) -> PendingJob:
         job = ShunyaClient.from_settings().submit_transcription(
             call.company_id,
             audio_url=audio_url(call),
@@ -120,34 +115,52 @@ def submit_transcription(call_id: int) -> str | None:
             metadata={COMPANY_KEY: str(call.company_id), "otto_call_id": str(call.pk)},
             idempotency_key=idempotency_key(call),
         )
-        _record_job(call, leased, job)
-        return Stage.TRANSCRIBING
-
-    return stages.attempt(leased, call, work, back_to=Stage.RECORDED)
-
-
-def _record_job(call: Call, leased, job: Job) -> ShunyaJob:
-    now = timezone.now()
-    with transaction.atomic():
-        # The call stays transcribing, now for as long as the job may run; the lease lets
-        # a worker the reaper presumed dead write nothing.
-        if not leased.update(next_attempt_at=now + JOB_TIMEOUT, last_error=""):
-            raise stages.LeaseLost
-        record, created = ShunyaJob.objects.get_or_create(
-            company_id=call.company_id,
+        return PendingJob(
+            provider=PROVIDER,
             external_id=job.job_id,
-            defaults={
-                "call": call,
-                "job_type": ShunyaJob.JobType.TRANSCRIPTION,
-                "attempts": 1,
-                "next_poll_at": now + poll_delay(0),
-                "input_sha256": call.recording_sha256,
-            },
+            # The poller owns a running job and times it out at JOB_TIMEOUT; the call's
+            # hold lasts a little longer, so the reaper takes it back only if the poller
+            # never ran.
+            wait_until=timezone.now() + JOB_TIMEOUT + REAPER_MARGIN,
+            record=lambda: _record_job(call, job),
         )
-        if not created:
-            ShunyaJob.objects.filter(pk=record.pk).update(attempts=record.attempts + 1)
-    logger.info("call %s: Shunya job %s submitted", call.pk, job.job_id)
+
+
+def _record_job(call: Call, job: Job) -> ShunyaJob:
+    """The job's row; run in the transaction that extends the call's hold on it."""
+    now = timezone.now()
+    record, created = ShunyaJob.objects.get_or_create(
+        company_id=call.company_id,
+        external_id=job.job_id,
+        defaults={
+            "call": call,
+            "job_type": ShunyaJob.JobType.TRANSCRIPTION,
+            "attempts": 1,
+            "next_poll_at": now + poll_delay(0),
+            "input_sha256": call.recording_sha256,
+        },
+    )
+    if not created:
+        ShunyaJob.objects.filter(pk=record.pk).update(attempts=record.attempts + 1)
     return record
+
+
+def to_result(remote: Job) -> TranscriptionResult | None:
+    """A completed job's transcript as the domain's result (None: it carries none)."""
+    result = remote.transcription()
+    if result is None:
+        return None
+    return TranscriptionResult(
+        provider=PROVIDER,
+        text=result.text,
+        utterances=tuple(
+            Utterance(u.speaker, u.start, u.end, u.text, u.confidence) for u in result.utterances
+        ),
+        duration=result.duration,
+        language=result.language,
+        model=str(getattr(result, "model", "") or ""),
+        request_id=remote.job_id,
+    )
 
 
 # --- 2. the poller (queue shunya) ---------------------------------------------------------
@@ -210,25 +223,12 @@ def apply_result(job: ShunyaJob, remote: Job) -> str:
     """Store a completed job's transcript and move its call on, once: the compare-and-set
     on the job decides, in the transaction that writes everything else. Returns the job's
     status (``completed`` also when another applier got there first)."""
-    result = remote.transcription()
-    if result is None:
+    transcribed = to_result(remote)
+    if transcribed is None:
         return fail_job(job, f"Shunya job {job.external_id} completed without a transcript")
     call = job.call
-    transcribed = Transcription(
-        request_id=remote.job_id,
-        text=result.text,
-        duration=result.duration,
-        utterances=[
-            Utterance(
-                speaker=u.speaker, start=u.start, end=u.end, text=u.text, confidence=u.confidence
-            )
-            for u in result.utterances
-        ],
-        model=str(getattr(result, "model", "") or ""),
-        language=result.language,
-    )
     # Redaction and roles are computed before the transaction: CPU only, no writes.
-    fields = transcription.transcript_fields(call, PROVIDER, transcribed)
+    fields = transcription.transcript_fields(call, transcribed)
     output = hashlib.sha256(json.dumps(remote.result, sort_keys=True).encode()).hexdigest()
     with transaction.atomic():
         won = ShunyaJob.objects.filter(pk=job.pk, status=Status.SUBMITTED).update(

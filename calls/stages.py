@@ -6,6 +6,15 @@ expects>``: a row count of 0 means someone else moved the call first (another wo
 reaper, ops), and the mover changes nothing. :func:`move` writes the
 :class:`~calls.models.CallStageChange` row in the same transaction, so the history is
 exactly the moves that happened.
+
+**Claims.** Every stage that does work for a call claims it the same way, through
+:func:`claim`: one compare-and-set from its *waiting* stage to its *in-progress* stage
+(:data:`IN_PROGRESS`) that bumps ``attempts`` and sets ``next_attempt_at`` to the claim's
+*lease* (now + ``PIPELINE_STAGE_DEADLINES[stage]``). Every later write of that run goes
+through :meth:`Claim.rows`, which selects the call only while that exact lease holds, so a
+worker presumed dead (the reaper put the call back) or overtaken (ops re-ran it) writes
+nothing. The reaper therefore has one rule for every stage: an in-progress call past its
+lease goes back to its waiting stage.
 """
 
 from __future__ import annotations
@@ -14,11 +23,12 @@ import datetime
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from calls.models import Call, CallStageChange
@@ -28,6 +38,14 @@ logger = logging.getLogger(__name__)
 # Backoff after a transient failure: 1, 2, 4, 8 … minutes (with jitter), at most 30.
 RETRY_BASE_SECONDS = 60
 RETRY_MAX_SECONDS = 30 * 60
+
+Stage = Call.Stage
+# Each in-progress stage, with the stage a call waits in before it (and goes back to when
+# its attempt fails or its worker dies).
+IN_PROGRESS: dict[str, str] = {
+    Stage.INGESTING: Stage.RECEIVED,
+    Stage.TRANSCRIBING: Stage.RECORDED,
+}
 
 
 def move(
@@ -101,10 +119,53 @@ class LeaseLost(Exception):
     """The reaper or ops took the call back while this worker held it: stop quietly."""
 
 
-def attempt(
-    leased: QuerySet[Call], call: Call, work: Callable[[], str | None], *, back_to: str | None
-) -> str | None:
-    """Run one leased attempt at a stage; its outcome, or None when it was not ours.
+@dataclass(frozen=True)
+class Claim:
+    """One worker's hold on a call in an in-progress stage, until ``lease``."""
+
+    call: Call
+    stage: str
+    lease: datetime.datetime
+
+    @property
+    def waiting(self) -> str:
+        return IN_PROGRESS[self.stage]
+
+    def rows(self) -> QuerySet[Call]:
+        """The call, only while this claim's lease holds: the filter of every later write."""
+        return Call.objects.filter(pk=self.call.pk, stage=self.stage, next_attempt_at=self.lease)
+
+    def extend(self, until: datetime.datetime, **fields: Any) -> Claim:
+        """Hold the call until ``until`` (a provider job that finishes later); the claim
+        that now holds it, or :class:`LeaseLost`. Run inside the caller's transaction."""
+        if not self.rows().update(next_attempt_at=until, **fields):
+            raise LeaseLost
+        self.call.next_attempt_at = until
+        return Claim(self.call, self.stage, until)
+
+
+def due(stage: str, now: datetime.datetime | None = None) -> QuerySet[Call]:
+    """Calls waiting in ``stage`` whose next attempt is due (no backoff, or it is over)."""
+    now = now or timezone.now()
+    return Call.objects.filter(stage=stage).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def claim(call: Call, stage: str) -> Claim | None:
+    """Claim ``call`` for the in-progress ``stage``: a compare-and-set from its waiting
+    stage (due, attempts left) that bumps ``attempts``, sets the lease and records the move.
+    None when the call is not there, not due, out of attempts or another worker's."""
+    lease = timezone.now() + deadline(stage)
+    rows = due(IN_PROGRESS[stage]).filter(attempts__lt=settings.PIPELINE_MAX_ATTEMPTS)
+    if not move(rows, call, stage, attempts=F("attempts") + 1, next_attempt_at=lease):
+        return None
+    call.refresh_from_db(fields=["attempts"])
+    return Claim(call, stage, lease)
+
+
+def attempt(claim: Claim, work: Callable[[], str | None]) -> str | None:
+    """Run one attempt under ``claim``; its outcome, or None when it was not ours.
 
     A :class:`ProviderError` is retried or fails the call (:func:`retry_or_fail`); any
     other error (a bug, a storage outage) is counted the same way, then raised so the task
@@ -112,26 +173,26 @@ def attempt(
     """
     from integrations.errors import ProviderError
 
+    call = claim.call
     try:
         return work()
     except LeaseLost:
         logger.warning("call %s was taken back from this worker; it stops", call.pk)
         return None
     except ProviderError as exc:
-        return retry_or_fail(leased, call, exc, back_to=back_to)
+        return retry_or_fail(claim.rows(), call, exc, back_to=claim.waiting)
     except Exception as exc:
-        retry_or_fail(leased, call, exc, back_to=back_to)
+        retry_or_fail(claim.rows(), call, exc, back_to=claim.waiting)
         raise
 
 
 def retry_or_fail(
-    leased: QuerySet[Call], call: Call, exc: Exception, *, back_to: str | None = None
+    leased: QuerySet[Call], call: Call, exc: Exception, *, back_to: str
 ) -> str | None:
     """After a failed attempt: ``failed`` with the reason when retrying cannot help or the
-    attempts are used up; otherwise due again after a backoff, moved ``back_to`` its waiting
-    stage (or left where it is when that is already the waiting stage). ``leased`` selects
-    the call only while this worker's lease holds. The stage it ends in, or None when the
-    lease was lost meanwhile."""
+    attempts are used up; otherwise moved ``back_to`` its waiting stage, due again after a
+    backoff. ``leased`` selects the call only while this worker's lease holds. The stage it
+    ends in, or None when the lease was lost meanwhile."""
     error, permanent = describe(exc)
     if permanent or call.attempts >= settings.PIPELINE_MAX_ATTEMPTS:
         if not permanent:
@@ -143,9 +204,6 @@ def retry_or_fail(
         return Call.Stage.FAILED if moved else None
     delay = backoff(call.attempts, getattr(exc, "retry_after", None))
     changes = {"next_attempt_at": timezone.now() + delay, "last_error": error}
-    if back_to is None:
-        moved = leased.update(**changes)
-    else:
-        moved = move(leased, call, back_to, reason=f"will be retried: {error}", **changes)
+    moved = move(leased, call, back_to, reason=f"will be retried: {error}", **changes)
     logger.info("call %s will be retried in %ss: %s", call.pk, int(delay.total_seconds()), error)
-    return (back_to or call.stage) if moved else None
+    return back_to if moved else None

@@ -2,8 +2,8 @@
 
 - ``retry-due-calls`` (every minute), the pipeline reaper: Redis delivers a task at most
   once and a worker may die mid-task, so PostgreSQL is swept for calls that wait and are due
-  again (``received``, ``recorded``) and calls stuck in an in-progress stage past its
-  deadline (``transcribing``).
+  again (``received``, ``recorded``) and calls held in an in-progress stage (``ingesting``,
+  ``transcribing``) past their lease.
 - ``reconcile-callrail`` (every 15 minutes): CallRail never resends a webhook, so its API
   is polled for calls that no webhook brought in.
 """
@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from calls import stages
-from calls.models import Call, ShunyaJob
+from calls.models import Call
 from calls.services import upsert_call
 from integrations.callrail.client import CallRailClient
 from otto.models import Company
@@ -42,7 +42,7 @@ Stage = Call.Stage
 # The stages a call waits in for its next task, each with that task (see _task_for).
 WAITING = (Stage.RECEIVED, Stage.RECORDED)
 # The in-progress stages a worker holds a call in, each with the stage it waits in before.
-IN_PROGRESS = {Stage.TRANSCRIBING: Stage.RECORDED}
+IN_PROGRESS = stages.IN_PROGRESS
 
 
 def retry_due_calls(now: datetime.datetime | None = None) -> dict[str, int]:
@@ -53,9 +53,10 @@ def retry_due_calls(now: datetime.datetime | None = None) -> dict[str, int]:
       (its worker died), whose push failed (made due by :func:`mark_unqueued`), or whose
       first task was lost (never claimed after a grace period), is enqueued for its
       stage's task on its stage's queue.
-    - In-progress stages (:data:`IN_PROGRESS`): a call that has sat there longer than
-      ``PIPELINE_STAGE_DEADLINES`` is put back to the stage it waits in (compare-and-set on
-      its lease, so a worker still alive loses its claim and writes nothing) and enqueued.
+    - In-progress stages (:data:`IN_PROGRESS`): a call whose lease has run out (its claim
+      plus ``PIPELINE_STAGE_DEADLINES``, or as long as a provider job it waits for may
+      take) is put back to the stage it waits in (compare-and-set on its lease, so a
+      worker still alive loses its claim and writes nothing) and enqueued.
     - A call that is due again after its last allowed attempt is ``failed``.
 
     Safe on several clusters: moves are compare-and-sets and enqueuing twice is harmless,
@@ -92,11 +93,13 @@ def _task_for(stage: str):
 
 
 def _reclaim(stage: str, waiting: str, now: datetime.datetime) -> int:
-    """Put calls stuck in ``stage`` past its deadline back to ``waiting``, due now."""
-    cutoff = now - stages.deadline(stage)
-    stuck = Call.objects.filter(stage=stage, stage_changed_at__lt=cutoff)
-    # A call waiting for its Shunya job is the Shunya poller's (it times out after 24 h).
-    stuck = stuck.exclude(shunya_jobs__status=ShunyaJob.Status.SUBMITTED).only(
+    """Put calls held in ``stage`` past their lease back to ``waiting``, due now."""
+    expired = Q(next_attempt_at__lte=now) | Q(
+        # A hold without a lease is not one a claim made; its deadline still bounds it.
+        next_attempt_at__isnull=True,
+        stage_changed_at__lt=now - stages.deadline(stage),
+    )
+    stuck = Call.objects.filter(expired, stage=stage).only(
         "pk", "company_id", "stage", "next_attempt_at", "attempts"
     )
     reclaimed = 0

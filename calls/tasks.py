@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from calls import search, services, shunya, sweeps, transcription
 from otto.models import Company
-from otto.queues import task
+from otto.queues import Queue, task
 
 
 @task(unqueued=sweeps.mark_unqueued)
@@ -22,14 +22,22 @@ def refresh_call(call_id: int) -> None:
 
 @task(unqueued=sweeps.mark_unqueued)
 def transcribe_call(call_id: int) -> None:
-    """Queue ``asr``: transcribe one recorded call (Deepgram, or per the company)."""
-    transcription.transcribe_call(int(call_id))
+    """Queue ``asr``: transcribe one recorded call, or hand it to the queue its company's
+    transcriber runs on."""
+    transcription.transcribe_call(int(call_id), queue=Queue.ASR)
+
+
+@task(unqueued=sweeps.mark_unqueued)
+def submit_transcription(call_id: int) -> None:
+    """Queue ``uwc``: claim a recorded call and submit it to an asynchronous transcriber."""
+    transcription.transcribe_call(int(call_id), queue=Queue.UWC)
 
 
 @task(unqueued=sweeps.mark_unqueued)
 def submit_shunya_transcription(call_id: int) -> None:
-    """Queue ``uwc``: claim a Shunya tenant's recorded call and submit its job."""
-    shunya.submit_transcription(int(call_id))
+    """The former name of :func:`submit_transcription`, kept so tasks already in the
+    broker when this version deploys still run."""
+    transcription.transcribe_call(int(call_id), queue=Queue.UWC)
 
 
 @task

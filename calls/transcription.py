@@ -1,24 +1,22 @@
 """Transcription: from a ``recorded`` call's stored audio to its redacted :class:`Transcript`.
 
-The stages it owns (docs/operations.md "Stages"), on queue ``asr``:
+The stages it owns (docs/operations.md "Stages"):
 
-- ``recorded`` → ``transcribing``: :func:`transcribe_call` claims the call with one
-  compare-and-set that bumps ``attempts`` and sets ``next_attempt_at`` to the claim's
-  *lease* (now + the stage deadline, ``PIPELINE_STAGE_DEADLINES["transcribing"]``). Every
-  later write filters on that exact lease, so a worker presumed dead by the reaper (which
-  puts the call back to ``recorded``) changes nothing when it wakes up.
-- The provider is called with no transaction open.
+- ``recorded`` → ``transcribing``: :func:`transcribe_call` claims the call through the
+  pipeline's one claim helper (:func:`calls.stages.claim`; lease
+  ``PIPELINE_STAGE_DEADLINES["transcribing"]``). Every later write filters on that lease,
+  so a worker presumed dead by the reaper (which puts the call back to ``recorded``)
+  changes nothing when it wakes up.
+- The company's transcriber (:func:`calls.transcribers.transcriber_for`) is submitted the
+  call with no transaction open. A finished result is stored at once; a pending job (an
+  asynchronous provider) holds the call ``transcribing`` until the job's webhook or the
+  poller completes it through :func:`finish_transcription`.
 - ``transcribing`` → ``transcribed``: the redacted transcript is stored (one per call) and
-  the call handed to analysis through :func:`calls.pipeline.start_analysis`, in one
-  transaction, only if the lease still holds.
+  the call handed on through :func:`calls.pipeline.hand_off`, in one transaction, only if
+  the claim still holds.
 - A transient :class:`ProviderError` puts the call back to ``recorded`` with a backoff on
   ``next_attempt_at``; the reaper enqueues it when that passes. A permanent one, or the
   last of ``PIPELINE_MAX_ATTEMPTS``, ends it ``failed`` with the reason.
-
-**Transcriber per company.** ``Company.transcriber`` (blank: settings ``TRANSCRIBER``)
-picks the transcriber. Deepgram is synchronous and runs here. Shunya is asynchronous (a job,
-then a webhook or a poll): this task hands a Shunya tenant's call to queue ``uwc``, where
-:func:`calls.shunya.submit_transcription` claims it the same way and submits its job.
 
 **Redaction before storage.** The provider's utterances go through
 :func:`calls.redaction.redact_utterances` before anything is stored or handed on; the raw
@@ -27,147 +25,98 @@ text lives only in this worker's memory.
 
 from __future__ import annotations
 
-import datetime
+import dataclasses
 import logging
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.utils import timezone
+from django.db.models import QuerySet
 
-from calls import pipeline, recordings, stages
+from calls import pipeline, stages
 from calls.models import Call, Transcript
-from integrations.deepgram.client import DeepgramTranscriber
-from integrations.deepgram.schemas import Transcription
+from calls.providers import PendingJob
+from calls.redaction import redact_text, redact_utterances
+from calls.speakers import assign_roles
+from calls.transcribers import (
+    TranscriberNotAvailable,
+    TranscriptionResult,
+    transcriber_for,
+    transcriber_name,
+)
 from integrations.errors import ProviderError
-from otto.models import Company
 from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
 
 Stage = Call.Stage
 
-# Audio larger than this is sent to the provider as a presigned URL when the storage can
-# make one (S3); smaller audio, or any audio on local storage, is sent as bytes.
-URL_THRESHOLD_BYTES = 20 * 1024 * 1024
+__all__ = [
+    "TranscriberNotAvailable",
+    "finish_transcription",
+    "store_result",
+    "transcribe_call",
+    "transcriber_name",
+    "transcript_fields",
+]
 
 
-class TranscriberNotAvailable(Exception):
-    """The company names no transcriber Otto knows; the call is failed with this reason."""
+def transcribe_call(call_id: int, *, queue: Queue = Queue.ASR) -> str | None:
+    """Transcribe one ``recorded`` call on ``queue`` (the queue this task runs on); its
+    stage afterwards, or None if it was not ours (not ``recorded``, not due, claimed by
+    another worker, or handed to the queue its transcriber runs on)."""
+    from calls import tasks  # tasks imports this module
 
-
-class Transcriber(Protocol):
-    """Turns a call's stored audio into a transcription (raw: redaction comes after)."""
-
-    name: str
-
-    def transcribe(self, call: Call) -> Transcription: ...
-
-
-class DeepgramCallTranscriber:
-    """Deepgram pre-recorded (nova-3, diarize, utterances, punctuate, smart_format)."""
-
-    name = "deepgram"
-
-    def transcribe(self, call: Call) -> Transcription:
-        client = DeepgramTranscriber.from_settings()
-        url = _presigned_url(call)
-        if url is not None:
-            return client.transcribe_url(url)
-        with call.recording.open("rb") as audio:
-            return client.transcribe_bytes(audio.read())
-
-
-def transcriber_name(company: Company) -> str:
-    return company.transcriber or settings.TRANSCRIBER
-
-
-def transcriber_for(company: Company) -> Transcriber:
-    """The synchronous transcriber of ``company`` (Shunya's jobs go through calls.shunya)."""
-    name = transcriber_name(company)
-    if name == "deepgram":
-        return DeepgramCallTranscriber()
-    raise TranscriberNotAvailable(f"unknown transcriber {name!r}")
-
-
-def _presigned_url(call: Call) -> str | None:
-    storage = call.recording.storage
-    if (call.recording_size or 0) <= URL_THRESHOLD_BYTES:
-        return None
-    if not getattr(storage, "querystring_auth", False):
-        return None
-    return recordings.recording_url(call)
-
-
-# --- the task's service -----------------------------------------------------------------
-
-
-def transcribe_call(call_id: int) -> str | None:
-    """Transcribe one ``recorded`` call; its stage afterwards, or None if it was not ours
-    (not ``recorded``, not due, or claimed by another worker)."""
     call = Call.objects.select_related("company").filter(pk=call_id).first()
     if call is None or call.stage != Stage.RECORDED:
-        return None
-    if transcriber_name(call.company) == "shunya":
-        # Asynchronous: submitted on queue uwc, which claims the call itself.
-        from calls import tasks
-
-        enqueue(Queue.UWC, tasks.submit_shunya_transcription, call.pk)
         return None
     try:
         transcriber = transcriber_for(call.company)
     except TranscriberNotAvailable as exc:
-        stages.move(_waiting(call), call, Stage.FAILED, reason=str(exc), last_error=str(exc))
+        waiting = stages.due(Stage.RECORDED).filter(pk=call.pk)
+        stages.move(waiting, call, Stage.FAILED, reason=str(exc), last_error=str(exc))
         logger.warning("call %s failed: %s", call.pk, exc)
         return Stage.FAILED
-    claim = _claim(call)
+    if transcriber.queue != queue:
+        enqueue(transcriber.queue, tasks.submit_transcription, call.pk)
+        return None
+    claim = stages.claim(call, Stage.TRANSCRIBING)
     if claim is None:
         logger.info("call %s is not due for transcription; skipped", call_id)
         return None
-    call, lease = claim
 
     def work() -> str:
         if not call.recording:
             error = "the call has no stored recording"
             raise ProviderError(transcriber.name, error, permanent=True)
-        return _store(call, lease, transcriber.name, transcriber.transcribe(call))
+        outcome = transcriber.submit(call)
+        if isinstance(outcome, PendingJob):
+            return _wait_for(claim, outcome)
+        return store_result(claim, outcome)
 
-    return stages.attempt(_leased(call, lease), call, work, back_to=Stage.RECORDED)
-
-
-def _waiting(call: Call):
-    """A ``recorded`` call that is due (its backoff, if any, is over)."""
-    return Call.objects.filter(pk=call.pk, stage=Stage.RECORDED).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
-    )
+    return stages.attempt(claim, work)
 
 
-def _claim(call: Call) -> tuple[Call, datetime.datetime] | None:
-    lease = timezone.now() + stages.deadline(Stage.TRANSCRIBING)
-    rows = _waiting(call).filter(attempts__lt=settings.PIPELINE_MAX_ATTEMPTS)
-    bump = {"attempts": F("attempts") + 1, "next_attempt_at": lease}
-    if not stages.move(rows, call, Stage.TRANSCRIBING, **bump):
-        return None
-    call.refresh_from_db(fields=["attempts", "next_attempt_at"])
-    return call, lease
-
-
-def _leased(call: Call, lease: datetime.datetime):
-    return Call.objects.filter(pk=call.pk, stage=Stage.TRANSCRIBING, next_attempt_at=lease)
-
-
-def _store(call: Call, lease: datetime.datetime, provider: str, result: Transcription) -> str:
-    fields = transcript_fields(call, provider, result)
+def _wait_for(claim: stages.Claim, job: PendingJob) -> str:
     with transaction.atomic():
-        if not finish_transcription(_leased(call, lease), call, fields):
+        claim.extend(job.wait_until, last_error="")
+        job.record()
+    logger.info("call %s: %s job %s submitted", claim.call.pk, job.provider, job.external_id)
+    return Stage.TRANSCRIBING
+
+
+def store_result(claim: stages.Claim, result: TranscriptionResult) -> str:
+    """Store a finished transcription of a claimed call, or :class:`calls.stages.LeaseLost`
+    when the claim no longer holds (nothing is written)."""
+    fields = transcript_fields(claim.call, result)
+    with transaction.atomic():
+        if not finish_transcription(claim.rows(), claim.call, fields):
             raise stages.LeaseLost
-    logger.info("call %s transcribed (%s words)", call.pk, fields["word_count"])
+    logger.info("call %s transcribed (%s words)", claim.call.pk, fields["word_count"])
     return Stage.TRANSCRIBED
 
 
-def finish_transcription(rows, call: Call, fields: dict[str, Any]) -> bool:
+def finish_transcription(rows: QuerySet[Call], call: Call, fields: dict[str, Any]) -> bool:
     """Move the call to ``transcribed``, store its one Transcript and hand it on; False
     (nothing written) when ``rows`` no longer selects the call. Run inside a transaction."""
     if not stages.move(rows, call, Stage.TRANSCRIBED, next_attempt_at=None, last_error=""):
@@ -175,16 +124,13 @@ def finish_transcription(rows, call: Call, fields: dict[str, Any]) -> bool:
     # One per call: a re-run (ops retried from transcription) replaces the old one.
     defaults = {"company_id": call.company_id, **fields}
     Transcript.objects.update_or_create(call=call, defaults=defaults)
-    pipeline.start_analysis(call)
+    pipeline.hand_off(call)
     return True
 
 
-def transcript_fields(call: Call, provider: str, result: Transcription) -> dict[str, Any]:
+def transcript_fields(call: Call, result: TranscriptionResult) -> dict[str, Any]:
     """The Transcript's fields from a raw transcription: redacted, then roles assigned."""
-    from calls.redaction import redact_text, redact_utterances
-    from calls.speakers import assign_roles
-
-    raw = [u.model_dump() for u in result.utterances]
+    raw = [dataclasses.asdict(u) for u in result.utterances]
     redacted = redact_utterances(raw)
     utterances = [dict(u) for u in redacted.utterances]
     mapping = assign_roles(utterances, direction=call.direction or "")
@@ -207,7 +153,7 @@ def transcript_fields(call: Call, provider: str, result: Transcription) -> dict[
         "language": (result.language or "")[:16],
         "duration_seconds": duration,
         "word_count": len(text.split()),
-        "provider": provider,
+        "provider": result.provider[:16],
         "request_id": result.request_id[:100],
         "model": (result.model or "")[:100],
         "audio_minutes_billed": (

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from calls import services, stages, sweeps
 from calls.models import Call
+from integrations.callrail.client import CallRailClient
 from tests.calls.conftest import INGEST, TRANSCRIBE, make_calls
 
 Stage = Call.Stage
@@ -161,7 +162,8 @@ def test_a_recording_over_the_limit_fails_and_leaves_no_file(
 def test_a_worker_killed_mid_ingest_is_picked_up_after_its_lease(acme_callrail, sandbox, run_tasks):
     # given a worker claimed the call and died (its task is gone, the claim stays)
     call = new_call(acme_callrail, sandbox, scenario="booked")
-    call, lease = services._claim(call.pk)
+    claim = stages.claim(call, Stage.INGESTING)
+    assert Call.objects.get(pk=call.pk).stage == Stage.INGESTING
 
     # then nobody else takes it while the lease holds
     with run_tasks() as worker:
@@ -169,36 +171,46 @@ def test_a_worker_killed_mid_ingest_is_picked_up_after_its_lease(acme_callrail, 
         assert sweeps.retry_due_calls()["enqueued"] == 0
     assert worker.pushed == []
 
-    # and once it expires, the retry sweep ingests it
-    assert sweeps.retry_due_calls(now=lease - SECOND)["enqueued"] == 0
+    # and once it expires, the reaper puts it back to received and ingest runs again
+    assert sweeps.retry_due_calls(now=claim.lease - SECOND)["reclaimed"] == 0
     with run_tasks() as worker:
-        assert retry_when_due(call) == {"failed": 0, "enqueued": 1, "reclaimed": 0}
+        assert retry_when_due(call) == {"failed": 0, "enqueued": 1, "reclaimed": 1}
     call.refresh_from_db()
     assert (call.stage, call.attempts) == (Stage.RECORDED, 2)
     assert worker.count(TRANSCRIBE) == 1
+    moves = call.stage_changes.order_by("created_at", "pk")
+    assert [(m.from_stage, m.to_stage) for m in moves] == [
+        (Stage.RECEIVED, Stage.INGESTING),
+        (Stage.INGESTING, Stage.RECEIVED),
+        (Stage.RECEIVED, Stage.INGESTING),
+        (Stage.INGESTING, Stage.RECORDED),
+    ]
+    assert "deadline" in moves[1].reason
 
 
 def test_the_old_worker_cannot_write_after_its_lease_was_taken_over(acme_callrail, sandbox):
     call = new_call(acme_callrail, sandbox, scenario="booked")
-    call, stale = services._claim(call.pk)
+    stale = stages.claim(call, Stage.INGESTING)
     services.request_ingest(call)  # ops re-run it: the old lease is void
 
+    found = CallRailClient.for_company(acme_callrail).get_call(call.external_id)
     with pytest.raises(stages.LeaseLost):
-        services._finish(call, stale, Stage.SKIPPED, reason="too late")
+        services.apply_callrail_call(call, found, claim=stale)
 
     call.refresh_from_db()
-    assert call.stage == Stage.RECEIVED
+    assert (call.stage, call.customer_number) == (Stage.RECEIVED, "")
 
 
 def test_a_worker_killed_on_the_last_attempt_ends_failed(acme_callrail, sandbox, few_attempts):
     call = new_call(acme_callrail, sandbox)
     Call.objects.filter(pk=call.pk).update(attempts=2)
-    call, lease = services._claim(call.pk)
+    call.refresh_from_db()
+    claim = stages.claim(call, Stage.INGESTING)
 
-    result = sweeps.retry_due_calls(now=lease + SECOND)
+    result = sweeps.retry_due_calls(now=claim.lease + SECOND)
 
     call.refresh_from_db()
-    assert result == {"failed": 1, "enqueued": 0, "reclaimed": 0}
+    assert result == {"failed": 1, "enqueued": 0, "reclaimed": 1}
     assert call.stage == Stage.FAILED and "worker stopped" in call.last_error
 
 

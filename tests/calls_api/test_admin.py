@@ -86,6 +86,18 @@ def test_filters_and_search_find_the_call(admin_client, acme, globex, query):
     assert other.pk not in results
 
 
+def test_the_stage_filter_offers_and_finds_calls_being_ingested(admin_client, acme, globex):
+    held = CallFactory(company=acme, stage=Call.Stage.INGESTING)
+    waiting = CallFactory(company=globex, stage=Call.Stage.RECEIVED)
+
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert "stage__exact=ingesting" in page and "Ingesting" in page
+
+    response = admin_client.get(CHANGELIST, {"stage__exact": "ingesting"})
+    results = [row.pk for row in response.context["cl"].result_list]
+    assert held.pk in results and waiting.pk not in results
+
+
 def test_the_detail_plays_the_recording_and_links_the_webhooks(admin_client, acme, local_media):
     call = store_recording(CallFactory(company=acme, contact=ContactFactory(company=acme)))
     event = WebhookEvent.objects.create(

@@ -119,7 +119,7 @@ def test_transcription_hands_the_call_to_indexing(acme, django_capture_on_commit
     call = CallFactory(company=acme, stage=Call.Stage.TRANSCRIBED)
 
     with django_capture_on_commit_callbacks() as callbacks:
-        pipeline.start_analysis(call)
+        pipeline.hand_off(call)
 
     assert [(c.args[0], c.args[1], c.args[2]) for c in callbacks] == [
         ("indexing", "calls.tasks.index_call", (call.pk,))

@@ -27,6 +27,13 @@ def test_a_bad_deadline_is_refused(monkeypatch, value):
         env_durations("PIPELINE_STAGE_DEADLINES", DEFAULTS, keys=list(DEFAULTS))
 
 
+def test_every_in_progress_stage_has_a_deadline_longer_than_a_task_may_run(settings):
+    from calls import stages
+
+    for stage in stages.IN_PROGRESS:
+        assert settings.PIPELINE_STAGE_DEADLINES[stage] > settings.Q_TASK_TIMEOUT, stage
+
+
 def test_a_call_task_is_named_after_its_call():
     path = tasks.transcribe_call.task_path
 

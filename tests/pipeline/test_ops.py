@@ -90,16 +90,19 @@ def test_from_stage_forces_a_rerun_and_the_transcript_stays_one(acme_manager, sa
     assert Transcript.objects.filter(call=call).count() == 1
 
 
-def test_from_stage_recording_forgets_the_audio(
+def test_from_stage_recording_reingests_and_keeps_the_audio_until_replaced(
     acme_manager, sandbox, worker, django_capture_on_commit_callbacks
 ):
     call = transcribed(acme_manager.company)
+    stored = call.recording.name
 
     with django_capture_on_commit_callbacks(execute=True):
         assert retry(acme_manager, call, "?from_stage=recording").status_code == 200
 
+    # back to ingest, and the old audio stays playable until a new download replaces it
     call.refresh_from_db()
-    assert call.stage == Stage.RECEIVED and not call.recording
+    assert (call.stage, call.recording.name) == (Stage.RECEIVED, stored)
+    assert call.recording.storage.exists(stored)
     assert worker.count(INGEST) == 1
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from calls import pipeline, stages, sweeps, transcription
 from calls.models import Call, CallStageChange, Transcript
+from calls.transcribers import TranscriptionResult, Utterance
 from tests.conftest import wait_for
 from tests.pipeline.conftest import TRANSCRIBE, Stage, make_due, recorded_call
 
@@ -21,8 +22,12 @@ SECOND = datetime.timedelta(seconds=1)
 
 
 def past_deadline(call) -> None:
+    """The claim's deadline passes: its lease (claim time + the deadline) is over."""
     deadline = datetime.timedelta(seconds=django_settings.PIPELINE_STAGE_DEADLINES["transcribing"])
-    Call.objects.filter(pk=call.pk).update(stage_changed_at=timezone.now() - deadline - SECOND)
+    Call.objects.filter(pk=call.pk).update(
+        stage_changed_at=timezone.now() - deadline - SECOND,
+        next_attempt_at=timezone.now() - SECOND,
+    )
 
 
 def test_a_due_recorded_call_is_enqueued_on_asr(
@@ -53,7 +58,7 @@ def test_a_recorded_call_whose_task_was_lost_is_enqueued_after_a_grace(
 def test_a_stuck_transcription_is_taken_back_and_finished(acme, sandbox, run_tasks):
     # given a worker claimed the call and died
     call = recorded_call(acme, "booked")
-    claimed, stale = transcription._claim(call)
+    stale = stages.claim(call, Stage.TRANSCRIBING)
 
     # then within its deadline nobody touches it
     with run_tasks() as worker:
@@ -79,14 +84,14 @@ def test_a_stuck_transcription_is_taken_back_and_finished(acme, sandbox, run_tas
 
     # and the presumed-dead worker, waking up, writes nothing
     with pytest.raises(stages.LeaseLost):
-        transcription._store(claimed, stale, "deepgram", _any_transcription())
+        transcription.store_result(stale, _any_transcription())
     assert Transcript.objects.filter(call=call).count() == 1
 
 
 def test_a_call_stuck_on_its_last_attempt_ends_failed(acme, sandbox, settings, worker):
     settings.PIPELINE_MAX_ATTEMPTS = 1
     call = recorded_call(acme, "booked")
-    transcription._claim(call)
+    stages.claim(call, Stage.TRANSCRIBING)
     past_deadline(call)
 
     assert sweeps.retry_due_calls() == {"failed": 1, "enqueued": 0, "reclaimed": 1}
@@ -95,14 +100,13 @@ def test_a_call_stuck_on_its_last_attempt_ends_failed(acme, sandbox, settings, w
     assert worker.pushed == []
 
 
-def _any_transcription():
-    from integrations.deepgram.schemas import Transcription, Utterance
-
-    return Transcription(
+def _any_transcription() -> TranscriptionResult:
+    return TranscriptionResult(
+        provider="deepgram",
         request_id="late",
         text="hello",
         duration=1.0,
-        utterances=[Utterance(speaker=0, start=0, end=1, text="hello")],
+        utterances=(Utterance(speaker=0, start=0, end=1, text="hello"),),
     )
 
 
@@ -124,8 +128,8 @@ def test_a_worker_killed_mid_transcription_still_ends_transcribed(
         os.killpg(first.process.pid, signal.SIGKILL)
         first.process.wait()
 
-        # and the reaper runs once the (short) deadline has passed
-        settings.PIPELINE_STAGE_DEADLINES = {"transcribing": 1, "analyzing": 600}
+        # and the reaper runs once the claim's lease has passed
+        past_deadline(call)
         wait_for(lambda: sweeps.retry_due_calls()["reclaimed"] == 1, timeout=10)
         start_qcluster(SANDBOX_URL=sandbox.url)
 

@@ -25,7 +25,7 @@ from tests.integrations.conftest import Outbox
 from tests.pipeline.conftest import Stage, make_due, recorded_call
 
 URL = "/webhooks/shunya"
-SUBMIT = "calls.tasks.submit_shunya_transcription"
+SUBMIT = "calls.tasks.submit_transcription"
 INDEX = "calls.tasks.index_call"
 JobStatus = ShunyaJob.Status
 

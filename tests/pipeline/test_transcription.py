@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.forms.models import model_to_dict
 
-from calls import sweeps, transcription
+from calls import stages, sweeps, transcription
 from calls.models import Call, CallStageChange, Transcript
 from integrations.sandbox import scenarios
 from tests.pipeline.conftest import TRANSCRIBE, Stage, make_due, recorded_call
@@ -125,7 +125,7 @@ def test_the_last_attempt_fails_the_call(acme, sandbox, settings):
 
 def test_a_claimed_call_is_left_to_its_worker(acme, sandbox):
     call = recorded_call(acme, "booked")
-    claimed, lease = transcription._claim(call)
+    stages.claim(call, Stage.TRANSCRIBING)
 
     assert transcription.transcribe_call(call.pk) is None
     assert Call.objects.get(pk=call.pk).stage == Stage.TRANSCRIBING
