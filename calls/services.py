@@ -210,7 +210,7 @@ def ingest_call(call_id: int, *, listed: schemas.Call | None = None) -> str | No
 
 
 def _ingest(call: Call, lease: datetime.datetime, listed: schemas.Call | None) -> str | None:
-    client = CallRailClient.for_company(call.company)
+    client = core_selectors.callrail_client(call.company)
     found = listed or client.get_call(call.external_id)
     if found.id != call.external_id:
         call = _take_canonical_id(call, lease, found.id)
@@ -235,7 +235,7 @@ def refresh_call(call_id: int) -> None:
     call = Call.objects.select_related("company").filter(pk=call_id).first()
     if call is None or call.stage == Stage.RECEIVED:
         return  # gone, or ingest will fetch it anyway
-    found = CallRailClient.for_company(call.company).get_call(call.external_id)
+    found = core_selectors.callrail_client(call.company).get_call(call.external_id)
     apply_callrail_call(call, found)
     # The name and tags are searchable: index again (a no-op until transcribed is fine).
     enqueue(Queue.INDEXING, tasks.index_call, call.pk)

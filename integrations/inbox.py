@@ -23,14 +23,17 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.db import connections, router
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from django_ratelimit.core import get_usage
 
 from integrations.models import Provider, WebhookEvent
 from otto.errors import error_body
 from otto.metrics import counter
 from otto.models import Company
+from otto.throttling import RATE_LIMIT_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,9 @@ class Incoming:
     status: str = Status.RECEIVED
     company: Company | None = None
     last_error: str = ""
+    # False when no key could check the signature (an unknown tenant's delivery): see
+    # :func:`receive_unverified`.
+    verified: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +154,7 @@ def store_event(
         "event_type": incoming.event_type[:100],
         "received_at": timezone.now(),
         "headers": headers,
-        "body": decode_body(body),
+        "body": decode_body(body) if incoming.verified else capped_body(body),
         "status": incoming.status,
         "attempts": 0,
         "last_error": incoming.last_error,
@@ -187,7 +193,9 @@ def receive(request: HttpRequest, source: Source, route_event_type: str = "") ->
     except SignatureInvalid as exc:
         WEBHOOKS.inc(provider=source.provider, outcome="bad_signature")
         logger.warning("%s webhook refused: %s", source.provider, exc)
-        return JsonResponse(error_body("invalid_signature", str(exc)), status=401)
+        return refused()
+    if not incoming.verified:
+        return receive_unverified(request, source, incoming, headers)
 
     event_id, created = store_event(source.provider, incoming, headers, body)
     if not created:
@@ -205,3 +213,86 @@ def receive(request: HttpRequest, source: Source, route_event_type: str = "") ->
             incoming.last_error,
         )
     return JsonResponse({"status": incoming.status, "id": event_id})
+
+
+# --- deliveries no key can verify ------------------------------------------------------
+
+REFUSED_MESSAGE = "The webhook signature could not be verified."
+# A stored body that starts with this is not the delivery: only its size and hash are kept.
+TRUNCATED_MARKER = "otto:body-not-stored"
+
+
+def refused() -> JsonResponse:
+    """The one answer to a delivery that is not verified, whatever the reason: a bad
+    signature for a known tenant and an unknown tenant look alike from outside, so nobody
+    can probe which CallRail companies are customers. The log and the event say why."""
+    return JsonResponse(error_body("invalid_signature", REFUSED_MESSAGE), status=401)
+
+
+def receive_unverified(
+    request: HttpRequest, source: Source, incoming: Incoming, headers: dict[str, str]
+) -> JsonResponse:
+    """Store an unverifiable delivery for ops (``unmatched``), answered as refused.
+
+    Anyone can send one, so each source IP may send ``WEBHOOK_UNVERIFIED_RATE`` (over it:
+    429 with Retry-After, nothing stored), a body over ``WEBHOOK_UNVERIFIED_MAX_BYTES`` is
+    kept as its size and SHA-256 only, and such events are purged after
+    ``WEBHOOK_UNVERIFIED_RETENTION_DAYS`` (:func:`integrations.services.purge_events`).
+    """
+    wait = unverified_wait(request)
+    if wait is not None:
+        WEBHOOKS.inc(provider=source.provider, outcome="rate_limited")
+        response = JsonResponse(
+            error_body(
+                "throttled",
+                "Too many unverified deliveries from this address.",
+                {"retry_after_seconds": wait},
+            ),
+            status=429,
+        )
+        response["Retry-After"] = str(wait)
+        return response
+    event_id, created = store_event(source.provider, incoming, headers, request.body)
+    WEBHOOKS.inc(provider=source.provider, outcome=incoming.status if created else "duplicate")
+    logger.warning(
+        "%s webhook %s stored as %s, answered 401: %s",
+        source.provider,
+        event_id,
+        incoming.status,
+        incoming.last_error,
+    )
+    return refused()
+
+
+def capped_body(body: bytes) -> str:
+    limit = settings.WEBHOOK_UNVERIFIED_MAX_BYTES
+    if len(body) <= limit:
+        return decode_body(body)
+    return f"{TRUNCATED_MARKER} size={len(body)} sha256={hashlib.sha256(body).hexdigest()}"
+
+
+def is_truncated(event: WebhookEvent) -> bool:
+    return event.body.startswith(TRUNCATED_MARKER)
+
+
+def unverified_wait(request: HttpRequest) -> int | None:
+    """Seconds until this source IP may send an unverified delivery again; None if now.
+    Fails open, like the API's throttles (otto/throttling.py), when the cache is down."""
+    if not settings.ENABLE_RATE_LIMITING:
+        return None
+    try:
+        usage = get_usage(
+            request,
+            group="webhook-unverified",
+            key="ip",
+            rate=settings.WEBHOOK_UNVERIFIED_RATE,
+            method=get_usage.ALL,
+            increment=True,
+        )
+    except Exception as exc:  # the cache client's errors vary by backend
+        RATE_LIMIT_ERRORS.inc(scope="webhook-unverified")
+        logger.warning("unverified webhook rate not checked, delivery stored: %r", exc)
+        return None
+    if usage is None or not usage["should_limit"]:
+        return None
+    return max(int(usage["time_left"]), 1)

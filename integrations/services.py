@@ -20,7 +20,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from integrations.inbox import SOURCE_MODULES, HandlerResult, SignatureInvalid, source_for
+from integrations.inbox import (
+    SOURCE_MODULES,
+    HandlerResult,
+    SignatureInvalid,
+    is_truncated,
+    source_for,
+)
 from integrations.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -143,6 +149,7 @@ def replay_event(event: WebhookEvent) -> str:
     """
     if event.status == Status.PROCESSING:
         raise ReplayRefused(f"event {event.pk} is being processed right now")
+    check_replayable(event)
     source = source_for(event.provider)
     try:
         incoming = source.check(event.body.encode(), event.headers, event.event_type, replay=True)
@@ -190,3 +197,32 @@ def replay_event(event: WebhookEvent) -> str:
 
 def _set_error(event: WebhookEvent, message: str) -> None:
     WebhookEvent.objects.filter(pk=event.pk).update(last_error=message)
+
+
+def check_replayable(event: WebhookEvent) -> None:
+    """An unverified body too large to keep was stored as its size and hash only: there is
+    nothing left to verify or process."""
+    if is_truncated(event):
+        message = (
+            "replay refused: the body was larger than WEBHOOK_UNVERIFIED_MAX_BYTES and was "
+            "not stored whole (only its size and SHA-256 were kept)"
+        )
+        _set_error(event, message)
+        raise ReplayRefused(f"event {event.pk}: {message}")
+
+
+PURGED_STATUSES = (Status.UNMATCHED, Status.FAILED)
+
+
+def purge_events(now: datetime.datetime | None = None) -> int:
+    """Delete ``unmatched`` and ``failed`` events older than
+    ``WEBHOOK_UNVERIFIED_RETENTION_DAYS``: anyone can make unverifiable bodies, so they
+    are kept only long enough for ops to look. Run daily; the count deleted."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.WEBHOOK_UNVERIFIED_RETENTION_DAYS)
+    deleted, _ = WebhookEvent.objects.filter(
+        status__in=PURGED_STATUSES, received_at__lt=cutoff
+    ).delete()
+    if deleted:
+        logger.info("purged %s unmatched or failed webhook event(s)", deleted)
+    return deleted

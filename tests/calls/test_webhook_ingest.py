@@ -14,7 +14,7 @@ from calls.models import Call
 from integrations import services as inbox_services
 from integrations.models import WebhookEvent
 from otto.crypto import Secret
-from otto.models import Company, Contact
+from otto.models import CallRailCompany, Company, Contact
 from tests.calls.conftest import (
     ACME_KEY,
     GLOBEX_KEY,
@@ -251,9 +251,9 @@ def test_an_unknown_tenant_is_kept_unmatched_and_a_replay_after_setup_ingests_it
     acme = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(ACME_KEY),
     )
+    CallRailCompany.objects.create(company=acme, callrail_company_id="155920786")
     with run_tasks() as worker:
         status = inbox_services.replay_event(event)
 

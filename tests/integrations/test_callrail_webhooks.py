@@ -15,7 +15,7 @@ import pytest
 from integrations import services
 from integrations.models import WebhookEvent
 from otto.crypto import Secret
-from otto.models import Company, PhoneNumber
+from otto.models import CallRailCompany, Company, PhoneNumber
 from tests.integrations.fixtures import load, post_callrail
 
 Status = WebhookEvent.Status
@@ -40,9 +40,9 @@ def globex(db):
         name="Globex Plumbing",
         slug="globex",
         clerk_org_id="org_globex",
-        callrail_company_ids=[299000111],
         callrail_signing_key=Secret(GLOBEX_KEY),
     )
+    CallRailCompany.objects.create(company=company, callrail_company_id="299000111")
     PhoneNumber.objects.create(company=company, number="+14045558514", kind="tracking")
     return company
 
@@ -164,12 +164,12 @@ def test_an_unknown_tenant_is_acknowledged_and_stored_unmatched(db, send):
 def test_an_unmatched_delivery_cannot_take_the_key_of_the_real_one(db, send):
     # An unsigned delivery for an unknown tenant cannot make the real call a "duplicate".
     unsigned = stored(send(call("call.completed.answered"), None))
-    Company.objects.create(
+    company = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(ACME_KEY),
     )
+    CallRailCompany.objects.create(company=company, callrail_company_id="155920786")
 
     real = stored(send(call("call.completed.answered"), ACME_KEY))
 
@@ -181,9 +181,9 @@ def test_replay_after_the_tenant_is_configured_verifies_and_matches(db, send):
     acme = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(ACME_KEY),
     )
+    CallRailCompany.objects.create(company=acme, callrail_company_id="155920786")
 
     status = services.replay_event(event)
 
@@ -195,12 +195,12 @@ def test_replay_after_the_tenant_is_configured_verifies_and_matches(db, send):
 
 def test_replay_with_a_key_that_does_not_match_is_refused(db, send):
     event = stored(send(call("call.completed.answered"), "what-callrail-really-used"))
-    Company.objects.create(
+    company = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(ACME_KEY),
     )
+    CallRailCompany.objects.create(company=company, callrail_company_id="155920786")
 
     with pytest.raises(services.ReplayRefused):
         services.replay_event(event)
@@ -211,7 +211,8 @@ def test_replay_with_a_key_that_does_not_match_is_refused(db, send):
 
 
 def test_a_tenant_without_a_signing_key_is_unmatched_until_it_has_one(db, send):
-    Company.objects.create(name="Acme", slug="acme", callrail_company_ids=["155920786"])
+    company = Company.objects.create(name="Acme", slug="acme")
+    CallRailCompany.objects.create(company=company, callrail_company_id="155920786")
 
     event = stored(send(call("call.completed.answered"), ACME_KEY))
 
