@@ -158,10 +158,11 @@ def check_callrail_claim(
     one is refused: add the ``COM…`` id. Calls CallRail; never inside a transaction.
     """
     held = set(selectors.callrail_company_ids(company))
+    # Clearing the key reads nothing, so it needs no check; a new key or account does.
     credentials_change = any(
         name in changes and changes[name] != _current(company, name)
         for name in ("callrail_api_key", "callrail_account_id")
-    )
+    ) and bool(changes.get("callrail_api_key", _current(company, "callrail_api_key")))
     wanted = held if callrail_ids is None else set(callrail_ids)
     to_check = sorted(wanted if credentials_change else wanted - held)
     if not to_check:

@@ -28,6 +28,7 @@ details. The webhook is a trigger: ingest re-fetches the call from CallRail's AP
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -133,10 +134,15 @@ def check_delivery(
     except ValueError:
         payload = None
     if not isinstance(payload, dict):
-        return unparseable(
-            route_event_type,
-            body,
-            "the body is not a JSON object; its tenant, and so its signature, cannot be checked",
+        # No tenant, so no key: as unverifiable as an unknown tenant's delivery.
+        return dataclasses.replace(
+            unparseable(
+                route_event_type,
+                body,
+                "the body is not a JSON object; its tenant, and so its signature, cannot be "
+                "checked",
+            ),
+            verified=False,
         )
 
     signature = headers.get("signature")

@@ -497,3 +497,16 @@ def test_an_admin_claim_is_checked_with_the_tenants_own_key(admin_client, acme, 
     )
     assert accepted.status_code == 302, accepted.content[:3000]
     assert held(acme) == ["COM1"]
+
+
+def test_clearing_the_key_keeps_the_ids_without_asking_callrail(acme_on_callrail, sandbox):
+    client = acme_on_callrail.client()
+    client.patch(URL, {"callrail_company_ids": ["COM1"]}, format="json")
+    asked = len(sandbox.recorded("callrail.companies.list"))
+
+    response = client.patch(URL, {"callrail_api_key": ""}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["callrail_api_key_set"] is False
+    assert held(acme_on_callrail.company) == ["COM1"]
+    assert len(sandbox.recorded("callrail.companies.list")) == asked

@@ -324,3 +324,32 @@ def test_the_attackers_own_key_cannot_read_the_victims_account(attacker, victim,
 def _today():
     now = timezone.now()
     return now - datetime.timedelta(days=1), now
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_ids_to_rows_and_keeps_the_oldest_claim():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("otto", "0002_company_transcriber_default")]
+    after = [("otto", "0003_callrail_companies")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps.get_model("otto", "Company")
+        first = old.objects.create(name="A", slug="a", callrail_company_ids=["COM1", 155920786])
+        second = old.objects.create(name="B", slug="b", callrail_company_ids=["COM1", "COM2"])
+
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+
+        rows = CallRailCompany.objects.order_by("callrail_company_id")
+        assert [(r.callrail_company_id, r.company_id) for r in rows] == [
+            ("155920786", first.pk),
+            ("COM1", first.pk),
+            ("COM2", second.pk),
+        ]
+    finally:
+        MigrationExecutor(connection).migrate(
+            MigrationExecutor(connection).loader.graph.leaf_nodes()
+        )
