@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 import phonenumbers
@@ -11,8 +10,6 @@ from django.db.models import Q, QuerySet
 
 from integrations.callrail.client import CallRailClient
 from otto.models import CallRailCompany, Company, Contact, Membership, PhoneNumber, User
-
-logger = logging.getLogger(__name__)
 
 
 def company_for_org(clerk_org_id: str) -> Company | None:
