@@ -81,8 +81,11 @@ def main() -> None:
         "shell",
         "-c",
         "from otto.models import Company\n"
-        f"Company.objects.filter(slug='bench').update("
-        f"callrail_account_id='{CREDENTIALS['CALLRAIL_ACCOUNT_ID']}')\n",
+        "c = Company.objects.get(slug='bench')\n"
+        f"c.callrail_account_id = '{CREDENTIALS['CALLRAIL_ACCOUNT_ID']}'\n"
+        # Its own key: the deployment's never reads for a tenant.
+        f"c.callrail_api_key = '{CREDENTIALS['CALLRAIL_API_KEY']}'\n"
+        "c.save()\n",
     )
     sandbox = start(["manage.py", "sandbox"], env)
     web = start(

@@ -160,11 +160,12 @@ def prepare_database() -> None:
     manage(
         "shell",
         "-c",
-        "from otto.models import Company, PhoneNumber\n"
+        "from otto.models import CallRailCompany, Company, PhoneNumber\n"
         f"c, _ = Company.objects.get_or_create(slug='bench', defaults={{'name': 'Bench'}})\n"
-        f"c.callrail_company_ids = ['{CALLRAIL_COMPANY}']\n"
         f"c.callrail_signing_key = '{SIGNING_KEY}'\n"
         "c.save()\n"
+        f"CallRailCompany.objects.get_or_create(callrail_company_id='{CALLRAIL_COMPANY}', "
+        "defaults={'company': c})\n"
         f"PhoneNumber.objects.get_or_create(number='{TRACKING}', "
         "defaults={'company': c, 'kind': PhoneNumber.Kind.TRACKING})\n",
     )

@@ -21,7 +21,8 @@ from calls.models import Call, CallBackfill
 from calls.services import ingest_call, store_without_recording, upsert_call
 from calls.sweeps import SETTLE, callrail_company_ids
 from integrations.callrail import schemas
-from integrations.callrail.client import MAX_PER_PAGE, CallRailClient
+from integrations.callrail.client import MAX_PER_PAGE
+from otto import selectors as core_selectors
 from otto.models import Company
 
 Stage = Call.Stage
@@ -31,6 +32,21 @@ NO_RECORDINGS_REASON = "backfilled without its recording (--no-recordings)"
 PAGE_SIZE = MAX_PER_PAGE
 
 Progress = Callable[[Counter], None]
+
+
+class BackfillRefused(Exception):
+    """The tenant cannot be backfilled: inactive, or without a CallRail key of its own."""
+
+
+def check_backfill(company: Company) -> None:
+    """A backfill reads with the tenant's own CallRail key, never the deployment's, and
+    never for an inactive tenant."""
+    if not company.is_active:
+        raise BackfillRefused(f"company {company.slug} is inactive")
+    if not core_selectors.has_callrail_key(company):
+        raise BackfillRefused(
+            f"company {company.slug} has no CallRail API key of its own; set it first"
+        )
 
 
 def backfill_calls(
@@ -50,12 +66,14 @@ def backfill_calls(
     Calls younger than :data:`calls.sweeps.SETTLE` are left to their webhook, which
     comes once the recording is attached. Raises what stops it (a ProviderError, or
     KeyboardInterrupt); the checkpoint, and ``counts`` when given, keep the progress so far.
+    A tenant :func:`check_backfill` refuses raises :class:`BackfillRefused` before any read.
     """
+    check_backfill(company)
     zone = ZoneInfo(company.timezone)
     start = datetime.datetime.combine(since, datetime.time.min, zone)
     end = min(datetime.datetime.combine(until, datetime.time.max, zone), timezone.now() - SETTLE)
     counts = Counter() if counts is None else counts
-    client = CallRailClient.for_company(company)
+    client = core_selectors.callrail_client(company)
     for callrail_company in callrail_company_ids(company):
         checkpoint = None if dry_run else _checkpoint(company, callrail_company, since, until)
         resume_from = checkpoint.cursor if checkpoint and checkpoint.cursor else start

@@ -21,7 +21,7 @@ from django.utils import timezone
 from calls import stages
 from calls.models import Call
 from calls.services import upsert_call
-from integrations.callrail.client import CallRailClient
+from otto import selectors as core_selectors
 from otto.models import Company
 from otto.queues import Queue, enqueue
 
@@ -143,15 +143,24 @@ def _enqueue_due(stage: str, now: datetime.datetime) -> tuple[int, int]:
 
 
 def reconcile_callrail() -> list[int]:
-    """Fan out one reconciliation task per active tenant with CallRail configured; each
-    runs on its own, so one tenant's failing API cannot hold up the others."""
+    """Fan out one reconciliation task per active tenant with CallRail company ids and a
+    CallRail key of its own; each runs on its own, so one tenant's failing API cannot hold
+    up the others. A tenant without a key is skipped, and says so in the log."""
     from calls import tasks
 
-    companies = Company.objects.filter(is_active=True).exclude(callrail_company_ids=[])
-    ids = list(companies.order_by("pk").values_list("pk", flat=True))
-    for company_id in ids:
-        enqueue(Queue.DEFAULT, tasks.reconcile_company_calls, company_id)
+    companies = Company.objects.filter(is_active=True, callrail_companies__isnull=False)
+    ids = []
+    for company in companies.distinct().order_by("pk"):
+        if not core_selectors.has_callrail_key(company):
+            _skip(company, "it has no CallRail API key of its own")
+            continue
+        ids.append(company.pk)
+        enqueue(Queue.DEFAULT, tasks.reconcile_company_calls, company.pk)
     return ids
+
+
+def _skip(company: Company, why: str) -> None:
+    logger.warning("CallRail reconciliation skips company %s: %s", company.pk, why)
 
 
 def reconcile_company(company: Company, now: datetime.datetime | None = None) -> dict[str, int]:
@@ -159,13 +168,20 @@ def reconcile_company(company: Company, now: datetime.datetime | None = None) ->
 
     CallRail never resends a webhook, so a lost delivery is found here. Calls younger than
     :data:`SETTLE` are left to their webhook (their recording may not be attached yet).
-    Only ``COM…`` company ids can filter CallRail's list.
+    Only ``COM…`` company ids can filter CallRail's list. Read with the tenant's own key
+    only; an inactive tenant, or one without a key, is skipped.
     """
     from calls import tasks
 
     now = now or timezone.now()
     counts = {"new": 0, "known": 0}
-    client = CallRailClient.for_company(company)
+    if not company.is_active:
+        _skip(company, "it is inactive")
+        return counts
+    if not core_selectors.has_callrail_key(company):
+        _skip(company, "it has no CallRail API key of its own")
+        return counts
+    client = core_selectors.callrail_client(company)
     for callrail_company in callrail_company_ids(company):
         for found in client.iter_calls(
             now - RECONCILE_WINDOW, now - SETTLE, company_id=callrail_company
@@ -181,7 +197,7 @@ def reconcile_company(company: Company, now: datetime.datetime | None = None) ->
 
 def callrail_company_ids(company: Company) -> list[str]:
     """The company's ``COM…`` ids, the form CallRail's ``company_id`` filter takes."""
-    ids = [str(value) for value in company.callrail_company_ids or []]
+    ids = core_selectors.callrail_company_ids(company)
     usable = [value for value in ids if value.startswith("COM")]
     if ids and not usable:
         logger.warning(

@@ -23,15 +23,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
+from django.http import HttpRequest
 from django.utils import timezone
+from django_ratelimit.core import get_usage
 
 from integrations.models import WebhookEvent
 from otto.models import Company
+from otto.throttling import RATE_LIMIT_ERRORS
+
+logger = logging.getLogger(__name__)
 
 Status = WebhookEvent.Status
 
@@ -54,6 +61,9 @@ class Incoming:
     stored_body: bytes | None = None
     # Extra headers stored with the event, e.g. the hash of a body that was replaced.
     stored_headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # False when no key could check the signature (an unknown tenant's delivery): see
+    # :func:`integrations.services.receive_event`.
+    verified: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +178,7 @@ def store_event(
         "event_type": incoming.event_type[:100],
         "received_at": timezone.now(),
         "headers": {**headers, **incoming.stored_headers},
-        "body": decode_body(body if incoming.stored_body is None else incoming.stored_body),
+        "body": stored_text(incoming, body),
         "status": incoming.status,
         "attempts": 0,
         "last_error": incoming.last_error,
@@ -193,3 +203,52 @@ def store_event(
         return row[0], True
     existing = WebhookEvent.objects.using(connection.alias).only("pk")
     return existing.get(provider=provider, dedupe_key=values["dedupe_key"]).pk, False
+
+
+# --- deliveries no key can verify ------------------------------------------------------
+
+REFUSED_MESSAGE = "The webhook signature could not be verified."
+# A stored body that starts with this is not the delivery: only its size and hash are kept.
+TRUNCATED_MARKER = "otto:body-not-stored"
+
+
+def stored_text(incoming: Incoming, body: bytes) -> str:
+    """The body text an event row keeps: a replacement the check asked for, or an
+    unverifiable delivery capped, or the delivery as received."""
+    if not incoming.verified:
+        return capped_body(body)
+    return decode_body(body if incoming.stored_body is None else incoming.stored_body)
+
+
+def capped_body(body: bytes) -> str:
+    limit = settings.WEBHOOK_UNVERIFIED_MAX_BYTES
+    if len(body) <= limit:
+        return decode_body(body)
+    return f"{TRUNCATED_MARKER} size={len(body)} sha256={hashlib.sha256(body).hexdigest()}"
+
+
+def is_truncated(event: WebhookEvent) -> bool:
+    return event.body.startswith(TRUNCATED_MARKER)
+
+
+def unverified_wait(request: HttpRequest) -> int | None:
+    """Seconds until this source IP may send an unverified delivery again; None if now.
+    Fails open, like the API's throttles (otto/throttling.py), when the cache is down."""
+    if not settings.ENABLE_RATE_LIMITING:
+        return None
+    try:
+        usage = get_usage(
+            request,
+            group="webhook-unverified",
+            key="ip",
+            rate=settings.WEBHOOK_UNVERIFIED_RATE,
+            method=get_usage.ALL,
+            increment=True,
+        )
+    except Exception as exc:  # the cache client's errors vary by backend
+        RATE_LIMIT_ERRORS.inc(scope="webhook-unverified")
+        logger.warning("unverified webhook rate not checked, delivery stored: %r", exc)
+        return None
+    if usage is None or not usage["should_limit"]:
+        return None
+    return max(int(usage["time_left"]), 1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -30,6 +30,7 @@ from integrations.inbox import (
     HandlerResult,
     SignatureInvalid,
     Source,
+    is_truncated,
     kept_headers,
     source_for,
     sources,
@@ -63,10 +64,32 @@ class Received:
     status: str
 
 
+class Throttled(Exception):
+    """Too many unverifiable deliveries from one source; nothing was stored."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"retry after {wait} s")
+        self.wait = wait
+
+
 def receive_event(
-    source: Source, body: bytes, headers: Mapping[str, str], route_event_type: str = ""
+    source: Source,
+    body: bytes,
+    headers: Mapping[str, str],
+    route_event_type: str = "",
+    *,
+    unverified_wait: Callable[[], int | None] = lambda: None,
 ) -> Received:
-    """Verify, store, enqueue on commit. Raises :class:`SignatureInvalid` (nothing stored)."""
+    """Verify, store, enqueue on commit.
+
+    Raises :class:`SignatureInvalid` when the delivery is not verified, whatever the
+    reason: a bad signature (nothing stored) and a delivery no key can check (an unknown
+    tenant's, stored ``unmatched`` for ops) look alike from outside, so nobody can probe
+    which tenants exist. Anyone can send the latter, so ``unverified_wait`` (the seconds
+    until its source may send another, or None) rate-limits them: :class:`Throttled`, and
+    nothing is stored; their bodies are capped (:func:`integrations.inbox.capped_body`)
+    and purged after a while (:func:`purge_events`).
+    """
     kept = kept_headers(headers, source.headers)
     try:
         incoming = source.check(body, kept, route_event_type, replay=False)
@@ -74,12 +97,28 @@ def receive_event(
         WEBHOOKS.inc(provider=source.provider, outcome="bad_signature")
         logger.warning("%s webhook refused: %s", source.provider, exc)
         raise
+    if not incoming.verified:
+        wait = unverified_wait()
+        if wait is not None:
+            WEBHOOKS.inc(provider=source.provider, outcome="rate_limited")
+            raise Throttled(wait)
 
     event_id, created = store_event(source.provider, incoming, kept, body)
     if not created:
         WEBHOOKS.inc(provider=source.provider, outcome="duplicate")
+    else:
+        WEBHOOKS.inc(provider=source.provider, outcome=incoming.status)
+    if not incoming.verified:
+        logger.warning(
+            "%s webhook %s stored as %s, answered 401: %s",
+            source.provider,
+            event_id,
+            incoming.status,
+            incoming.last_error,
+        )
+        raise SignatureInvalid(incoming.last_error)
+    if not created:
         return Received(event_id, "duplicate")
-    WEBHOOKS.inc(provider=source.provider, outcome=incoming.status)
     if incoming.status == Status.RECEIVED and source.processes:
         enqueue(Queue.DEFAULT, tasks.process_webhook_event, event_id)
     elif incoming.status != Status.RECEIVED:
@@ -223,6 +262,7 @@ def replay_event(event: WebhookEvent) -> str:
     """
     if event.status == Status.PROCESSING:
         raise ReplayRefused(f"event {event.pk} is being processed right now")
+    check_replayable(event)
     try:
         source = source_for(event.provider)
     except LookupError:
@@ -275,3 +315,32 @@ def replay_event(event: WebhookEvent) -> str:
 
 def _set_error(event: WebhookEvent, message: str) -> None:
     WebhookEvent.objects.filter(pk=event.pk).update(last_error=message)
+
+
+def check_replayable(event: WebhookEvent) -> None:
+    """An unverified body too large to keep was stored as its size and hash only: there is
+    nothing left to verify or process."""
+    if is_truncated(event):
+        message = (
+            "replay refused: the body was larger than WEBHOOK_UNVERIFIED_MAX_BYTES and was "
+            "not stored whole (only its size and SHA-256 were kept)"
+        )
+        _set_error(event, message)
+        raise ReplayRefused(f"event {event.pk}: {message}")
+
+
+PURGED_STATUSES = (Status.UNMATCHED, Status.FAILED)
+
+
+def purge_events(now: datetime.datetime | None = None) -> int:
+    """Delete ``unmatched`` and ``failed`` events older than
+    ``WEBHOOK_UNVERIFIED_RETENTION_DAYS``: anyone can make unverifiable bodies, so they
+    are kept only long enough for ops to look. Run daily; the count deleted."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.WEBHOOK_UNVERIFIED_RETENTION_DAYS)
+    deleted, _ = WebhookEvent.objects.filter(
+        status__in=PURGED_STATUSES, received_at__lt=cutoff
+    ).delete()
+    if deleted:
+        logger.info("purged %s unmatched or failed webhook event(s)", deleted)
+    return deleted

@@ -21,3 +21,9 @@ def process_webhook_event(event_id: int) -> None:
 def reap_webhook_events() -> None:
     """Re-enqueue what Redis lost (delivery there is at-most-once); see services.reap_events."""
     services.reap_events()
+
+
+@task
+def purge_webhook_events() -> None:
+    """Drop old unmatched and failed events (see services.purge_events)."""
+    services.purge_events()

@@ -25,9 +25,24 @@ def _receive(request: HttpRequest, provider: str, route_event_type: str = "") ->
     except LookupError:
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     try:
-        received = services.receive_event(source, request.body, request.headers, route_event_type)
-    except inbox.SignatureInvalid as exc:
-        return JsonResponse(error_body("invalid_signature", str(exc)), status=401)
+        received = services.receive_event(
+            source,
+            request.body,
+            request.headers,
+            route_event_type,
+            unverified_wait=lambda: inbox.unverified_wait(request),
+        )
+    except inbox.SignatureInvalid:
+        # One answer for every unverified delivery, so it tells nobody which tenant exists;
+        # the log and the stored event say why.
+        return JsonResponse(error_body("invalid_signature", inbox.REFUSED_MESSAGE), status=401)
+    except services.Throttled as exc:
+        body = error_body(
+            "throttled",
+            "Too many unverified deliveries from this address.",
+            {"retry_after_seconds": exc.wait},
+        )
+        return JsonResponse(body, status=429, headers={"Retry-After": str(exc.wait)})
     return JsonResponse({"status": received.status, "id": received.event_id})
 
 

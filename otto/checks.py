@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 PLACEHOLDER_MARKERS = ("insecure", "change-me", "changeme", "placeholder", "example", "test")
 
@@ -132,3 +132,32 @@ def check_webhook_secrets(
         for enabled, secret in WEBHOOK_SECRETS.items()
         if getattr(settings, enabled) and _placeholder(getattr(settings, secret))
     ]
+
+
+@register(Tags.security, deploy=True)
+def check_callrail_single_tenant(app_configs=None, **kwargs):
+    """The deployment-wide CallRail key reads for one named tenant only (docs/env.md)."""
+    if not _production():
+        return []
+    single, key = settings.CALLRAIL_SINGLE_TENANT, settings.CALLRAIL_API_KEY
+    if single and (not key or not settings.CALLRAIL_ACCOUNT_ID):
+        return [
+            Error(
+                f"CALLRAIL_SINGLE_TENANT is {single!r} but CALLRAIL_API_KEY or "
+                "CALLRAIL_ACCOUNT_ID is not set.",
+                hint="Set both, or unset CALLRAIL_SINGLE_TENANT and give the company its own "
+                "CallRail key.",
+                id="otto.E007",
+            )
+        ]
+    if key and not single:
+        return [
+            Warning(
+                "CALLRAIL_API_KEY is set but CALLRAIL_SINGLE_TENANT is not: the deployment's "
+                "key reads for no tenant.",
+                hint="Give each company its own CallRail key, or name the one tenant of a "
+                "single-tenant deployment in CALLRAIL_SINGLE_TENANT.",
+                id="otto.W008",
+            )
+        ]
+    return []

@@ -62,7 +62,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     else:
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code
-        message, details = _message(exc.detail), {}
+        message, details = _message(exc.detail), getattr(exc, "details", None) or {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             details = {"retry_after_seconds": int(exc.wait) + 1}
     response.data = error_body(code, message, details)

@@ -93,7 +93,8 @@ class Company(models.Model):
     recovery_nudge_hours = models.JSONField(default=default_recovery_nudges, blank=True)
     recovery_escalate_hours = models.PositiveSmallIntegerField(default=48)
     callrail_account_id = models.CharField(max_length=64, blank=True)
-    callrail_company_ids = models.JSONField(default=list, blank=True)
+    # The CallRail company ids are CallRailCompany rows: a JSON list cannot be unique
+    # across tenants, and two tenants claiming one id let one read the other's calls.
     callrail_api_key = EncryptedSecretField(null=True, blank=True)
     callrail_signing_key = EncryptedSecretField(null=True, blank=True)
     twilio_number = models.CharField(max_length=20, blank=True)
@@ -108,6 +109,29 @@ class Company(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CallRailCompany(models.Model):
+    """A CallRail company (``COM…``, or a legacy numeric id) and the one tenant it belongs to."""
+
+    company = models.ForeignKey(
+        Company, on_delete=models.CASCADE, related_name="callrail_companies"
+    )
+    callrail_company_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "CallRail company"
+        verbose_name_plural = "CallRail companies"
+        ordering = ["callrail_company_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["callrail_company_id"], name="otto_callrail_company_id_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.callrail_company_id
 
 
 class PhoneNumber(models.Model):

@@ -56,6 +56,7 @@ class MeSerializer(serializers.Serializer):
 class CompanySerializer(serializers.ModelSerializer):
     tracking_numbers = serializers.ListField(child=PhoneField(), max_length=100, required=False)
     twilio_number = PhoneField(allow_blank=True, required=False)
+    # CallRailCompany rows; numeric legacy ids come in as numbers too.
     callrail_company_ids = serializers.ListField(
         child=serializers.CharField(max_length=64), max_length=100, required=False
     )
@@ -119,6 +120,7 @@ class CompanySerializer(serializers.ModelSerializer):
     def to_representation(self, company: Company) -> dict[str, Any]:
         data = super().to_representation(company)
         data["tracking_numbers"] = self.context["tracking_numbers"]
+        data["callrail_company_ids"] = self.context["callrail_company_ids"]
         return data
 
     def validate_timezone(self, value: str) -> str:

@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from integrations.callrail.client import CallRailClient
+from integrations.errors import ProviderError
 from otto import selectors
 from otto.crypto import Secret
-from otto.models import Company, Contact, Membership, PhoneNumber, Role, User
+from otto.models import CallRailCompany, Company, Contact, Membership, PhoneNumber, Role, User
 
 
 class MembershipRevoked(Exception):
@@ -203,10 +205,143 @@ def _apply_event(
 SECRET_FIELDS = ("callrail_api_key", "callrail_signing_key")
 
 
-@transaction.atomic
+class CallRailCompanyTaken(Exception):
+    """CallRail company ids that another tenant already holds (409)."""
+
+    def __init__(self, callrail_ids: list[str]) -> None:
+        super().__init__(", ".join(callrail_ids))
+        self.callrail_ids = callrail_ids
+
+
+class CallRailClaimRefused(Exception):
+    """CallRail company ids the tenant's own CallRail key does not vouch for (422).
+
+    ``code`` says why: ``callrail_company_not_listed`` (the account's company list does not
+    have them), ``callrail_company_id_legacy`` (a numeric id, which no API lists),
+    ``callrail_api_key_required`` (no key of its own to check them with) or
+    ``callrail_credentials_refused`` (CallRail refused the key or account).
+    """
+
+    def __init__(self, code: str, message: str, callrail_ids: list[str]) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.callrail_ids = callrail_ids
+
+
+class CallRailUnavailable(Exception):
+    """CallRail could not be asked (rate limit, 5xx, timeout): nothing was changed (503)."""
+
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 def update_company(company: Company, **changes: Any) -> Company:
-    """Apply a settings change. ``tracking_numbers`` replaces the set; a secret given as
-    "" or None is cleared. Numbers another tenant holds raise :class:`NumbersTaken`."""
+    """Apply a settings change: the only writer of CallRail ids and phone numbers.
+
+    ``tracking_numbers`` and ``callrail_company_ids`` replace their sets; a secret given as
+    "" or None is cleared. Numbers another tenant holds raise :class:`NumbersTaken`, CallRail
+    ids another tenant holds :class:`CallRailCompanyTaken`. A newly claimed CallRail id (or
+    every id, when the key or account changes) must be listed by the tenant's own CallRail
+    key and account first (:func:`check_callrail_claim`), asked before the transaction
+    opens. Nothing changes unless everything does.
+    """
+    callrail_ids = changes.pop("callrail_company_ids", None)
+    if callrail_ids is not None:
+        callrail_ids = _distinct(str(value).strip() for value in callrail_ids)
+    check_callrail_claim(company, callrail_ids, changes)
+    return _apply_company_changes(company, changes, callrail_ids)
+
+
+def _distinct(values) -> list[str]:
+    return list(dict.fromkeys(value for value in values if value))
+
+
+def check_callrail_claim(
+    company: Company, callrail_ids: list[str] | None, changes: dict[str, Any]
+) -> None:
+    """Refuse CallRail company ids that the tenant's own key and account do not list.
+
+    Ids the tenant already holds are asked about again only when the key or the account
+    changes. A legacy numeric id cannot be listed (CallRail lists ``COM…`` ids), so a new
+    one is refused: add the ``COM…`` id. Calls CallRail; never inside a transaction.
+    """
+    held = set(selectors.callrail_company_ids(company))
+    # Clearing the key reads nothing, so it needs no check; a new key or account does.
+    credentials_change = any(
+        name in changes and changes[name] != _current(company, name)
+        for name in ("callrail_api_key", "callrail_account_id")
+    ) and bool(changes.get("callrail_api_key", _current(company, "callrail_api_key")))
+    wanted = held if callrail_ids is None else set(callrail_ids)
+    to_check = sorted(wanted if credentials_change else wanted - held)
+    if not to_check:
+        return
+    taken = selectors.callrail_ids_held_elsewhere(company, to_check)
+    if taken:
+        # Before asking CallRail: whose it is matters more than whether the key lists it.
+        raise CallRailCompanyTaken(taken)
+    new_legacy = sorted(value for value in wanted - held if not value.startswith("COM"))
+    if new_legacy:
+        raise CallRailClaimRefused(
+            "callrail_company_id_legacy",
+            "A numeric CallRail company id cannot be verified; give the COM… id instead.",
+            new_legacy,
+        )
+    # Legacy ids held from before (the migration kept them) cannot be listed again.
+    to_list = [value for value in to_check if value.startswith("COM")]
+    if not to_list:
+        return
+    probe = Company(
+        pk=company.pk,
+        slug=company.slug,
+        callrail_api_key=changes.get("callrail_api_key", company.callrail_api_key),
+        callrail_account_id=changes.get("callrail_account_id", company.callrail_account_id),
+    )
+    api_key, account_id = selectors.callrail_credentials(probe)
+    if not api_key or not account_id:
+        raise CallRailClaimRefused(
+            "callrail_api_key_required",
+            "Set the CallRail API key and account id first: the company ids are checked "
+            "against them.",
+            to_list,
+        )
+    try:
+        listed = {
+            found.id
+            for found in CallRailClient.with_credentials(
+                api_key=api_key, account_id=account_id
+            ).list_companies()
+        }
+    except ProviderError as exc:
+        if exc.permanent:
+            raise CallRailClaimRefused(
+                "callrail_credentials_refused",
+                "CallRail refused this API key for this account.",
+                to_list,
+            ) from exc
+        raise CallRailUnavailable(str(exc), exc.retry_after) from exc
+    missing = [value for value in to_list if value not in listed]
+    if missing:
+        raise CallRailClaimRefused(
+            "callrail_company_not_listed",
+            "This CallRail account's API key does not list these company ids.",
+            missing,
+        )
+
+
+def _current(company: Company, name: str) -> Any:
+    value = getattr(company, name)
+    if name in SECRET_FIELDS:
+        revealed = value.reveal() if hasattr(value, "reveal") else value
+        return revealed or None
+    return value
+
+
+@transaction.atomic
+def _apply_company_changes(
+    company: Company, changes: dict[str, Any], callrail_ids: list[str] | None
+) -> Company:
     company = Company.objects.select_for_update().get(pk=company.pk)
     tracking = changes.pop("tracking_numbers", None)
     twilio_number = changes.get("twilio_number", company.twilio_number)
@@ -224,6 +359,8 @@ def update_company(company: Company, **changes: Any) -> Company:
         _replace_numbers(
             company, PhoneNumber.Kind.SENDING, [twilio_number] if twilio_number else []
         )
+    if callrail_ids is not None:
+        _replace_callrail_ids(company, callrail_ids)
     return company
 
 
@@ -247,6 +384,26 @@ def _replace_numbers(company: Company, kind: str, numbers: list[str]) -> None:
     except IntegrityError:
         # Another tenant claimed one of them since the check above.
         raise NumbersTaken(selectors.numbers_held_elsewhere(company, numbers) or numbers) from None
+
+
+def _replace_callrail_ids(company: Company, callrail_ids: list[str]) -> None:
+    CallRailCompany.objects.filter(company=company).exclude(
+        callrail_company_id__in=callrail_ids
+    ).delete()
+    held = set(selectors.callrail_company_ids(company))
+    try:
+        with transaction.atomic():
+            CallRailCompany.objects.bulk_create(
+                [
+                    CallRailCompany(company=company, callrail_company_id=value)
+                    for value in callrail_ids
+                    if value not in held
+                ]
+            )
+    except IntegrityError:
+        # The unique constraint decides: another tenant claimed one since the check.
+        taken = selectors.callrail_ids_held_elsewhere(company, callrail_ids)
+        raise CallRailCompanyTaken(taken or callrail_ids) from None
 
 
 # --- contacts ----------------------------------------------------------------------------

@@ -287,6 +287,14 @@ if S3_BUCKET:
 CALLRAIL_BASE_URL = env_str("CALLRAIL_BASE_URL", "https://api.callrail.com/v3").rstrip("/")
 CALLRAIL_API_KEY = env_secret("CALLRAIL_API_KEY")
 CALLRAIL_ACCOUNT_ID = env_str("CALLRAIL_ACCOUNT_ID")
+# CallRail tenancy (docs/webhooks.md, docs/env.md). The deployment's CALLRAIL_API_KEY reads
+# only for the company with this slug, and only when it has no key of its own.
+CALLRAIL_SINGLE_TENANT = env_str("CALLRAIL_SINGLE_TENANT")
+# A delivery no tenant's key can verify: stored up to this size, at most this often per
+# source IP, and purged after this many days (with failed events).
+WEBHOOK_UNVERIFIED_MAX_BYTES = env_int("WEBHOOK_UNVERIFIED_MAX_BYTES", 65536, minimum=1024)
+WEBHOOK_UNVERIFIED_RATE = env_rate("WEBHOOK_UNVERIFIED_RATE", "60/minute")
+WEBHOOK_UNVERIFIED_RETENTION_DAYS = env_int("WEBHOOK_UNVERIFIED_RETENTION_DAYS", 7, minimum=1)
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -46,7 +46,10 @@ class CompanyView(TenantAPIView):
     serializer_class = CompanySerializer
 
     def _output(self, company) -> Response:
-        context = {"tracking_numbers": selectors.tracking_numbers(company)}
+        context = {
+            "tracking_numbers": selectors.tracking_numbers(company),
+            "callrail_company_ids": selectors.callrail_company_ids(company),
+        }
         return Response(CompanySerializer(company, context=context).data)
 
     @extend_schema(responses=CompanySerializer)
@@ -63,7 +66,59 @@ class CompanyView(TenantAPIView):
             raise Conflict(
                 "These numbers belong to another Otto account.", {"numbers": exc.numbers}
             ) from None
+        except (
+            services.CallRailCompanyTaken,
+            services.CallRailClaimRefused,
+            services.CallRailUnavailable,
+        ) as exc:
+            raise callrail_claim_error(exc) from None
         return self._output(company)
+
+
+class CallRailClaimError(exceptions.APIException):
+    """A refused CallRail company claim, in the error shape with its own code."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: dict[str, Any],
+        wait: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        super().__init__(message, code)
+        self.details = details
+        # DRF's handler turns ``wait`` into Retry-After.
+        self.wait = wait
+
+
+def callrail_claim_error(exc: Exception) -> CallRailClaimError:
+    """409 for an id another tenant holds (said without naming the tenant), 422 for one the
+    tenant's own key does not vouch for, 503 when CallRail could not be asked."""
+    if isinstance(exc, services.CallRailCompanyTaken):
+        return CallRailClaimError(
+            status.HTTP_409_CONFLICT,
+            "callrail_company_taken",
+            "These CallRail company ids belong to another Otto account.",
+            {"callrail_company_ids": exc.callrail_ids},
+        )
+    if isinstance(exc, services.CallRailClaimRefused):
+        return CallRailClaimError(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            exc.code,
+            exc.message,
+            {"callrail_company_ids": exc.callrail_ids},
+        )
+    assert isinstance(exc, services.CallRailUnavailable)  # noqa: S101 - the three above
+    return CallRailClaimError(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "callrail_unavailable",
+        "CallRail could not be reached to check the company ids; nothing was changed. "
+        "Try again shortly.",
+        {},
+        wait=max(exc.retry_after or 30.0, 1.0),
+    )
 
 
 class ContactViewSet(

@@ -23,7 +23,7 @@ from calls.services import recording
 from calls.services.details import apply_callrail_call
 from calls.services.recording import StoredRecording
 from integrations.callrail import schemas
-from integrations.callrail.client import CallRailClient
+from otto import selectors as core_selectors
 from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def ingest_call(call_id: int, *, listed: schemas.Call | None = None) -> str | No
 
 def _ingest(claim: stages.Claim, listed: schemas.Call | None) -> str | None:
     call = claim.call
-    client = CallRailClient.for_company(call.company)
+    client = core_selectors.callrail_client(call.company)
     found = listed or client.get_call(call.external_id)
     if found.id != call.external_id:
         call = take_canonical_id(claim, found.id)
@@ -118,7 +118,7 @@ def refresh_call(call_id: int) -> None:
     call = Call.objects.select_related("company").filter(pk=call_id).first()
     if call is None or call.stage in (Stage.RECEIVED, Stage.INGESTING):
         return  # gone, or ingest will fetch it anyway
-    found = CallRailClient.for_company(call.company).get_call(call.external_id)
+    found = core_selectors.callrail_client(call.company).get_call(call.external_id)
     apply_callrail_call(call, found)
     # The name and tags are searchable: index again (a no-op until transcribed is fine).
     enqueue(Queue.INDEXING, tasks.index_call, call.pk)

@@ -5,17 +5,18 @@ parts (signature, body schema) stay in :mod:`integrations.callrail`. A delivery 
 in this order:
 
 1. the tenant: the CallRail company id in the body (``company_resource_id`` ``COM…`` or
-   legacy numeric ``company_id``) against ``Company.callrail_company_ids``, failing that
-   the tracking number (E.164) against ``PhoneNumber``. Reading the body to find the
-   tenant writes nothing; the key to verify with depends on it;
+   legacy numeric ``company_id``) against ``CallRailCompany``, failing that the tracking
+   number (E.164) against ``PhoneNumber``; an inactive tenant is nobody. Reading the body
+   to find the tenant writes nothing; the key to verify with depends on it;
 2. the ``Signature`` header, with THAT tenant's signing key: a bad one is 401 and nothing
    is stored;
 3. the body (:mod:`integrations.callrail.webhook_schemas`): without a call id it is
    stored ``failed`` with the reason.
 
 An unknown tenant (or one without a signing key yet) is stored ``unmatched`` without a
-company and answered 200, because CallRail disables an integration whose deliveries fail
-and never resends. Its signature cannot be checked yet, so its dedupe key is a hash of the
+company, and answered exactly like a bad signature (401, one generic body), so nobody can
+probe which CallRail companies are customers (:func:`integrations.inbox.refused`). Its
+signature cannot be checked yet, so its dedupe key is a hash of the
 body, in a key space of its own: an unsigned delivery can never pre-empt the real key of a
 call. An admin replay, once the tenant is configured, resolves, verifies and re-keys it.
 A webhook never creates a tenant.
@@ -29,6 +30,7 @@ details. The webhook is a trigger: ingest re-fetches the call from CallRail's AP
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -36,7 +38,6 @@ from collections.abc import Mapping
 from pydantic import ValidationError
 
 from calls.services import upsert_from_webhook
-from integrations import selectors
 from integrations.callrail.signature import check_callrail_signature
 from integrations.callrail.webhook_schemas import CallWebhook
 from integrations.inbox import (
@@ -49,6 +50,7 @@ from integrations.inbox import (
     unparseable,
 )
 from integrations.models import Provider, WebhookEvent
+from otto import selectors
 from otto.models import Company
 
 Status = WebhookEvent.Status
@@ -60,14 +62,11 @@ HEADERS = ("signature", "content-type", "user-agent")
 def resolve_company(payload: dict) -> tuple[Company | None, str]:
     """The tenant a body names, and how it was found (or why not)."""
     ids = [str(payload[key]) for key in ("company_resource_id", "company_id") if payload.get(key)]
-    by_id = selectors.companies_with_callrail_id(ids)
-    if len(by_id) == 1:
-        return by_id[0], f"CallRail company id {', '.join(ids)}"
-    if len(by_id) > 1:
-        names = ", ".join(str(company.pk) for company in by_id)
-        return None, f"CallRail company id {', '.join(ids)} is configured on companies {names}"
+    company, found_id = selectors.callrail_tenant(ids)
+    if company is not None:
+        return company, f"CallRail company id {found_id}"
     number = payload.get("tracking_phone_number") or payload.get("trackingnum")
-    company = selectors.company_with_tracking_number(str(number) if number else None)
+    company = selectors.tracking_number_tenant(str(number) if number else None)
     if company is not None:
         return company, f"tracking number {number}"
     return None, (
@@ -137,10 +136,15 @@ def check_delivery(
     except ValueError:
         payload = None
     if not isinstance(payload, dict):
-        return unparseable(
-            route_event_type,
-            body,
-            "the body is not a JSON object; its tenant, and so its signature, cannot be checked",
+        # No tenant, so no key: as unverifiable as an unknown tenant's delivery.
+        return dataclasses.replace(
+            unparseable(
+                route_event_type,
+                body,
+                "the body is not a JSON object; its tenant, and so its signature, cannot be "
+                "checked",
+            ),
+            verified=False,
         )
 
     signature = headers.get("signature")
@@ -155,6 +159,7 @@ def check_delivery(
                 dedupe_key="unmatched:" + body_key(body),
                 status=Status.UNMATCHED,
                 last_error=unmatched,
+                verified=False,
             )
 
     try:

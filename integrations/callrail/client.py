@@ -1,8 +1,10 @@
 """CallRail API v3 over httpx (CallRail has no official Python SDK).
 
 Built per call from settings: ``CALLRAIL_BASE_URL`` (includes ``/v3``), an explicit
-timeout (``PROVIDER_TIMEOUTS["callrail"]``) and ``Authorization: Token token="KEY"``. A
-tenant's own API key and account id (from ``Company``) take precedence over the settings.
+timeout (``PROVIDER_TIMEOUTS["callrail"]``) and ``Authorization: Token token="KEY"``. The
+key and account are given explicitly (:meth:`CallRailClient.with_credentials`): a tenant's
+client is built by :func:`otto.selectors.callrail_client`, never by mixing a tenant's
+account with the deployment's key.
 
 CallRail allows 1,000 requests an hour. A 429 is retried here a few times with short
 sleeps (``Retry-After`` when given, else a doubling backoff); a wait longer than
@@ -17,18 +19,23 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 import pydantic
 from django.conf import settings
 
-from integrations.callrail.schemas import Call, OffsetPage, Recording, RecordingLink, RelativePage
+from integrations.callrail.schemas import (
+    Call,
+    CallRailCompany,
+    CompaniesPage,
+    OffsetPage,
+    Recording,
+    RecordingLink,
+    RelativePage,
+)
 from integrations.errors import ProviderError, track
-
-if TYPE_CHECKING:
-    from otto.models import Company
 
 logger = logging.getLogger(__name__)
 
@@ -88,23 +95,21 @@ class CallRailClient:
         self.max_wait = max_wait
 
     @classmethod
-    def from_settings(
-        cls, *, api_key: str | None = None, account_id: str | None = None
-    ) -> CallRailClient:
-        return cls(
-            base_url=settings.CALLRAIL_BASE_URL,
-            api_key=api_key or settings.CALLRAIL_API_KEY,
-            account_id=account_id or settings.CALLRAIL_ACCOUNT_ID,
-            timeout=float(settings.PROVIDER_TIMEOUTS["callrail"]),
+    def from_settings(cls) -> CallRailClient:
+        """The deployment's own key and account (``CALLRAIL_API_KEY``/``_ACCOUNT_ID``)."""
+        return cls.with_credentials(
+            api_key=settings.CALLRAIL_API_KEY, account_id=settings.CALLRAIL_ACCOUNT_ID
         )
 
     @classmethod
-    def for_company(cls, company: Company) -> CallRailClient:
-        """The tenant's key and account; the settings' for whatever it has not set."""
-        secret = company.callrail_api_key
-        # A Secret once loaded from the database; a plain str on an instance just assigned.
-        key = secret.reveal() if hasattr(secret, "reveal") else secret
-        return cls.from_settings(api_key=key, account_id=company.callrail_account_id or None)
+    def with_credentials(cls, *, api_key: str | None, account_id: str | None) -> CallRailClient:
+        """Exactly this key and account; a missing one raises a permanent ProviderError."""
+        return cls(
+            base_url=settings.CALLRAIL_BASE_URL,
+            api_key=api_key,
+            account_id=account_id,
+            timeout=float(settings.PROVIDER_TIMEOUTS["callrail"]),
+        )
 
     # --- operations --------------------------------------------------------------------
 
@@ -144,6 +149,27 @@ class CallRailClient:
                 yield from self._relative_pages(http, path, params)
             else:
                 yield from self._offset_pages(http, path, params)
+
+    def list_companies(self, *, per_page: int = MAX_PER_PAGE) -> list[CallRailCompany]:
+        """Every company of the account this key can see (``companies.json``, offset
+        pagination): what a tenant may claim as its own."""
+        path = f"/a/{self.account_id}/companies.json"
+        found: list[CallRailCompany] = []
+        page = 1
+        with self._http() as http:
+            while True:
+                with track(PROVIDER, "list_companies"):
+                    data = self._get(
+                        http,
+                        self.base_url + path,
+                        {"page": page, "per_page": min(per_page, MAX_PER_PAGE)},
+                    )
+                    envelope = _parse(CompaniesPage, data, path)
+                    companies = [_parse(CallRailCompany, item, path) for item in envelope.companies]
+                found.extend(companies)
+                if not companies or page >= envelope.total_pages:
+                    return found
+                page += 1
 
     def get_call(self, call_id: str, *, fields: tuple[str, ...] = CALL_FIELDS) -> Call:
         path = f"/a/{self.account_id}/calls/{call_id}.json"

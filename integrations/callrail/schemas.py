@@ -125,6 +125,26 @@ class RelativePage(BaseModel):
     calls: list[dict[str, Any]]
 
 
+class CompaniesPage(BaseModel):
+    """``GET /a/{account}/companies.json``: offset pagination, envelope key ``companies``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = 1
+    total_pages: int = 1
+    companies: list[dict[str, Any]]
+
+
+class CallRailCompany(BaseModel):
+    """One company of the account (``id`` is ``COM…``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, Field(min_length=1)]
+    name: str = ""
+    status: str | None = None
+
+
 class RecordingLink(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

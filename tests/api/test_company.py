@@ -2,7 +2,10 @@
 
 import logging
 
-from otto.models import Company, PhoneNumber
+import httpx
+import pytest
+
+from otto.models import CallRailCompany, Company, PhoneNumber
 
 URL = "/api/v1/company/"
 MINIMUM_FIELDS = {
@@ -33,12 +36,33 @@ def test_get_returns_the_callers_company_with_the_minimum_fields(acme_manager):
     assert "callrail_api_key" not in data and "callrail_signing_key" not in data
 
 
-def test_patch_updates_settings_and_normalises_numbers(acme_manager):
+def register_callrail(sandbox, account: str, api_key: str, *company_ids: str) -> None:
+    """Companies in the sandbox's CallRail account, readable with ``api_key``."""
+    for company_id in company_ids:
+        response = httpx.post(
+            f"{sandbox.url}/_sandbox/callrail/companies",
+            json={"account_id": account, "company_id": company_id, "api_key": api_key},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+
+
+def held(company) -> list[str]:
+    return sorted(
+        CallRailCompany.objects.filter(company=company).values_list(
+            "callrail_company_id", flat=True
+        )
+    )
+
+
+def test_patch_updates_settings_and_normalises_numbers(acme_manager, sandbox):
+    register_callrail(sandbox, "ACC123", "acme-key", "COM1", "COM2")
     response = acme_manager.client().patch(
         URL,
         {
             "timezone": "America/Denver",
             "callrail_account_id": "ACC123",
+            "callrail_api_key": "acme-key",
             "callrail_company_ids": ["COM1", "COM2"],
             "tracking_numbers": ["(303) 555-0101", "+1 303 555 0102"],
             "twilio_number": "303.555.0103",
@@ -59,7 +83,9 @@ def test_patch_updates_settings_and_normalises_numbers(acme_manager):
     assert data["twilio_number"] == "+13035550103"
     assert data["quiet_hours_start"] == "09:00:00"
     assert data["business_hours"] == {"mon": ["07:30", "17:00"], "sun": []}
+    assert data["callrail_company_ids"] == ["COM1", "COM2"]
     company = acme_manager.company
+    assert held(company) == ["COM1", "COM2"]
     kinds = dict(PhoneNumber.objects.filter(company=company).values_list("number", "kind"))
     assert kinds == {
         "+13035550101": "tracking",
@@ -182,7 +208,8 @@ def test_the_admin_sets_a_secret_through_a_write_only_input(admin_client, acme):
         "recovery_enabled": "on",
         "recovery_nudge_hours": "[2, 10, 24]",
         "recovery_escalate_hours": "48",
-        "callrail_company_ids": "[]",
+        "callrail_company_ids": "",
+        "tracking_numbers": "",
         "new_callrail_api_key": "cr-admin-TOPSECRET",
         "phone_numbers-TOTAL_FORMS": "0",
         "phone_numbers-INITIAL_FORMS": "0",
@@ -193,3 +220,293 @@ def test_the_admin_sets_a_secret_through_a_write_only_input(admin_client, acme):
     acme.refresh_from_db()
     assert acme.callrail_api_key.reveal() == "cr-admin-TOPSECRET"
     assert acme.callrail_signing_key is None
+
+
+# --- CallRail company ids: one tenant each, verified with the tenant's own key ------------
+
+
+@pytest.fixture
+def acme_on_callrail(acme_manager, sandbox):
+    """Acme's own CallRail key and account, listing COM1 and COM2."""
+    register_callrail(sandbox, "ACC-acme", "acme-key", "COM1", "COM2")
+    response = acme_manager.client().patch(
+        URL, {"callrail_account_id": "ACC-acme", "callrail_api_key": "acme-key"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return acme_manager
+
+
+def test_ids_the_key_lists_are_claimed_and_served_as_a_list(acme_on_callrail, sandbox):
+    client = acme_on_callrail.client()
+
+    response = client.patch(URL, {"callrail_company_ids": ["COM2", "COM1"]}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert client.get(URL).json()["callrail_company_ids"] == ["COM1", "COM2"]
+    assert held(acme_on_callrail.company) == ["COM1", "COM2"]
+    listed = sandbox.recorded("callrail.companies.list")
+    assert listed and listed[-1]["path"] == "/v3/a/ACC-acme/companies.json"
+
+
+def test_an_id_another_tenant_holds_is_409_and_nothing_changes(acme_on_callrail, globex, sandbox):
+    CallRailCompany.objects.create(company=globex, callrail_company_id="COM1")
+
+    response = acme_on_callrail.client().patch(
+        URL, {"callrail_company_ids": ["COM1", "COM2"], "timezone": "America/Denver"}, format="json"
+    )
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "callrail_company_taken"
+    assert error["details"] == {"callrail_company_ids": ["COM1"]}
+    assert str(globex.pk) not in response.content.decode()
+    assert held(acme_on_callrail.company) == []
+    assert Company.objects.get(pk=acme_on_callrail.company.pk).timezone == "America/New_York"
+    assert CallRailCompany.objects.get(callrail_company_id="COM1").company == globex
+
+
+def test_the_unique_constraint_decides_a_race_for_an_id(acme_on_callrail, globex, monkeypatch):
+    # given another tenant claims COM1 between the check and the insert
+    from otto import selectors
+
+    real = selectors.callrail_ids_held_elsewhere
+    calls = []
+
+    def racing(company, ids):
+        calls.append(ids)
+        if len(calls) == 1:
+            CallRailCompany.objects.create(company=globex, callrail_company_id="COM1")
+            return []
+        return real(company, ids)
+
+    monkeypatch.setattr(selectors, "callrail_ids_held_elsewhere", racing)
+
+    response = acme_on_callrail.client().patch(
+        URL, {"callrail_company_ids": ["COM1", "COM2"], "timezone": "America/Denver"}, format="json"
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error"]["details"] == {"callrail_company_ids": ["COM1"]}
+    assert held(acme_on_callrail.company) == []
+    assert Company.objects.get(pk=acme_on_callrail.company.pk).timezone == "America/New_York"
+
+
+def test_an_id_the_tenants_key_does_not_list_is_422(acme_on_callrail, sandbox):
+    register_callrail(sandbox, "ACC-victim", "victim-key", "COM-VICTIM")
+
+    response = acme_on_callrail.client().patch(
+        URL, {"callrail_company_ids": ["COM1", "COM-VICTIM"]}, format="json"
+    )
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "callrail_company_not_listed"
+    assert error["details"] == {"callrail_company_ids": ["COM-VICTIM"]}
+    assert held(acme_on_callrail.company) == []
+
+
+def test_a_new_legacy_numeric_id_is_refused(acme_on_callrail, sandbox):
+    response = acme_on_callrail.client().patch(
+        URL, {"callrail_company_ids": ["COM1", 155920786]}, format="json"
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "callrail_company_id_legacy"
+    assert held(acme_on_callrail.company) == []
+
+
+def test_a_legacy_id_held_from_before_is_kept(acme_on_callrail, sandbox):
+    CallRailCompany.objects.create(
+        company=acme_on_callrail.company, callrail_company_id="155920786"
+    )
+
+    response = acme_on_callrail.client().patch(
+        URL, {"callrail_company_ids": ["155920786", "COM1"]}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert held(acme_on_callrail.company) == ["155920786", "COM1"]
+
+
+def test_claiming_an_id_without_a_key_of_its_own_is_422(acme_manager, sandbox, settings):
+    # the deployment's key is configured, but it never vouches for a tenant's claim
+    register_callrail(sandbox, settings.CALLRAIL_ACCOUNT_ID, "other", "COM0000sandbox")
+
+    response = acme_manager.client().patch(
+        URL,
+        {"callrail_account_id": settings.CALLRAIL_ACCOUNT_ID, "callrail_company_ids": ["COM1"]},
+        format="json",
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "callrail_api_key_required"
+    assert held(acme_manager.company) == []
+    assert sandbox.recorded("callrail.companies.list") == []
+
+
+def test_a_key_callrail_refuses_for_the_account_is_422(acme_manager, sandbox):
+    register_callrail(sandbox, "ACC-acme", "acme-key", "COM1")
+
+    response = acme_manager.client().patch(
+        URL,
+        {
+            "callrail_account_id": "ACC-someone-else",
+            "callrail_api_key": "acme-key",
+            "callrail_company_ids": ["COM1"],
+        },
+        format="json",
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "callrail_credentials_refused"
+    company = Company.objects.get(pk=acme_manager.company.pk)
+    assert company.callrail_account_id == "" and company.callrail_api_key is None
+
+
+@pytest.mark.parametrize("mode", ["500", "429"])
+def test_callrail_unreachable_is_503_with_retry_after_and_nothing_changes(
+    acme_on_callrail, sandbox, mode
+):
+    sandbox.inject("callrail.companies.list", mode, count=5)
+
+    response = acme_on_callrail.client().patch(
+        URL, {"callrail_company_ids": ["COM1"], "timezone": "America/Denver"}, format="json"
+    )
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "callrail_unavailable"
+    assert int(response["Retry-After"]) >= 1
+    assert held(acme_on_callrail.company) == []
+    assert Company.objects.get(pk=acme_on_callrail.company.pk).timezone == "America/New_York"
+
+
+def test_ids_already_held_are_not_asked_again_until_the_key_changes(acme_on_callrail, sandbox):
+    client = acme_on_callrail.client()
+    client.patch(URL, {"callrail_company_ids": ["COM1"]}, format="json")
+    asked = len(sandbox.recorded("callrail.companies.list"))
+
+    assert client.patch(URL, {"timezone": "America/Denver"}, format="json").status_code == 200
+    assert len(sandbox.recorded("callrail.companies.list")) == asked
+
+    # a key for another account no longer vouches for COM1: refused, nothing changes
+    register_callrail(sandbox, "ACC-other", "other-key", "COM9")
+    response = client.patch(
+        URL, {"callrail_api_key": "other-key", "callrail_account_id": "ACC-other"}, format="json"
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "callrail_company_not_listed"
+    assert Company.objects.get(pk=acme_on_callrail.company.pk).callrail_account_id == "ACC-acme"
+
+
+def test_the_outsider_sees_none_of_acmes_callrail_ids(acme_on_callrail, globex_manager):
+    acme_on_callrail.client().patch(URL, {"callrail_company_ids": ["COM1"]}, format="json")
+
+    data = globex_manager.client().get(URL).json()
+
+    assert data["callrail_company_ids"] == []
+    assert data["callrail_account_id"] == ""
+
+
+# --- the admin writes through update_company too -----------------------------------------
+
+
+def admin_form(company, **overrides) -> dict:
+    data = {
+        "name": company.name,
+        "slug": company.slug,
+        "clerk_org_id": company.clerk_org_id or "",
+        "is_active": "on",
+        "timezone": company.timezone,
+        "quiet_hours_start": "08:00",
+        "quiet_hours_end": "21:00",
+        "business_hours": "{}",
+        "transcriber": "deepgram",
+        "analyzer": "openai",
+        "recovery_enabled": "on",
+        "recovery_nudge_hours": "[2, 10, 24]",
+        "recovery_escalate_hours": "48",
+        "callrail_account_id": company.callrail_account_id,
+        "callrail_company_ids": "\n".join(held(company)),
+        "tracking_numbers": "",
+        "twilio_number": company.twilio_number,
+        "phone_numbers-TOTAL_FORMS": "0",
+        "phone_numbers-INITIAL_FORMS": "0",
+    }
+    return data | overrides
+
+
+def test_an_admin_edit_of_the_twilio_number_updates_the_phone_numbers(admin_client, acme):
+    response = admin_client.post(
+        f"/admin/otto/company/{acme.pk}/change/", admin_form(acme, twilio_number="303.555.0103")
+    )
+
+    assert response.status_code == 302, response.content[:3000]
+    acme.refresh_from_db()
+    assert acme.twilio_number == "+13035550103"
+    sending = PhoneNumber.objects.filter(company=acme, kind=PhoneNumber.Kind.SENDING)
+    assert list(sending.values_list("number", flat=True)) == ["+13035550103"]
+
+    admin_client.post(
+        f"/admin/otto/company/{acme.pk}/change/", admin_form(acme, twilio_number="+13035550104")
+    )
+    assert list(sending.values_list("number", flat=True)) == ["+13035550104"]
+
+
+def test_an_admin_edit_to_a_number_another_tenant_holds_is_a_form_error(admin_client, acme, globex):
+    PhoneNumber.objects.create(company=globex, number="+13035550103", kind="sending")
+
+    response = admin_client.post(
+        f"/admin/otto/company/{acme.pk}/change/",
+        admin_form(acme, twilio_number="+13035550103", timezone="America/Denver"),
+    )
+
+    assert response.status_code == 200
+    assert b"+13035550103" in response.content and b"another tenant" in response.content
+    acme.refresh_from_db()
+    assert acme.twilio_number == "" and acme.timezone == "America/New_York"
+    assert not PhoneNumber.objects.filter(company=acme).exists()
+
+
+def test_an_admin_claim_of_another_tenants_callrail_id_is_a_form_error(admin_client, acme, globex):
+    CallRailCompany.objects.create(company=globex, callrail_company_id="COM1")
+
+    response = admin_client.post(
+        f"/admin/otto/company/{acme.pk}/change/", admin_form(acme, callrail_company_ids="COM1")
+    )
+
+    assert response.status_code == 200
+    assert b"Held by another tenant: COM1" in response.content
+    assert held(acme) == []
+
+
+def test_an_admin_claim_is_checked_with_the_tenants_own_key(admin_client, acme, sandbox):
+    register_callrail(sandbox, "ACC-acme", "acme-key", "COM1")
+    form = admin_form(
+        acme,
+        callrail_account_id="ACC-acme",
+        new_callrail_api_key="acme-key",
+        callrail_company_ids="COM1, COM-NOT-LISTED",
+    )
+
+    refused = admin_client.post(f"/admin/otto/company/{acme.pk}/change/", form)
+    assert refused.status_code == 200 and b"COM-NOT-LISTED" in refused.content
+    assert held(acme) == []
+
+    accepted = admin_client.post(
+        f"/admin/otto/company/{acme.pk}/change/", form | {"callrail_company_ids": "COM1"}
+    )
+    assert accepted.status_code == 302, accepted.content[:3000]
+    assert held(acme) == ["COM1"]
+
+
+def test_clearing_the_key_keeps_the_ids_without_asking_callrail(acme_on_callrail, sandbox):
+    client = acme_on_callrail.client()
+    client.patch(URL, {"callrail_company_ids": ["COM1"]}, format="json")
+    asked = len(sandbox.recorded("callrail.companies.list"))
+
+    response = client.patch(URL, {"callrail_api_key": ""}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["callrail_api_key_set"] is False
+    assert held(acme_on_callrail.company) == ["COM1"]
+    assert len(sandbox.recorded("callrail.companies.list")) == asked

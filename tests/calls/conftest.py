@@ -13,7 +13,7 @@ import pytest
 from integrations.sandbox.config import CREDENTIALS
 from otto import queues
 from otto.crypto import Secret
-from otto.models import PhoneNumber
+from otto.models import CallRailCompany, PhoneNumber
 
 ACCOUNT = CREDENTIALS["CALLRAIL_ACCOUNT_ID"]
 ACME_KEY = "072e77e426f92738a72fe23c4d1953b4"
@@ -100,9 +100,12 @@ def _recordings_in_tmp(settings, tmp_path):
 
 def configure_callrail(company, *, ids, key, tracking=None):
     company.callrail_account_id = ACCOUNT
-    company.callrail_company_ids = ids
     company.callrail_signing_key = Secret(key)
+    # Its own API key: the deployment's is never used for a tenant (docs/webhooks.md).
+    company.callrail_api_key = Secret(CREDENTIALS["CALLRAIL_API_KEY"])
     company.save()
+    for value in ids:
+        CallRailCompany.objects.create(company=company, callrail_company_id=str(value))
     if tracking:
         PhoneNumber.objects.create(company=company, number=tracking, kind="tracking")
     company.refresh_from_db()

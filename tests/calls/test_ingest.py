@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from calls import services, stages, sweeps
 from calls.models import Call
-from integrations.callrail.client import CallRailClient
+from otto import selectors as core_selectors
 from tests.calls.conftest import INGEST, TRANSCRIBE, make_calls
 
 Stage = Call.Stage
@@ -193,7 +193,7 @@ def test_the_old_worker_cannot_write_after_its_lease_was_taken_over(acme_callrai
     stale = stages.claim(call, Stage.INGESTING)
     services.request_ingest(call)  # ops re-run it: the old lease is void
 
-    found = CallRailClient.for_company(acme_callrail).get_call(call.external_id)
+    found = core_selectors.callrail_client(acme_callrail).get_call(call.external_id)
     with pytest.raises(stages.LeaseLost):
         services.apply_callrail_call(call, found, claim=stale)
 

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from calls import services, stages, sweeps
 from calls.models import Call
 from calls.services import recording
-from integrations.callrail.client import CallRailClient
+from otto import selectors as core_selectors
 from tests.calls.conftest import INGEST, TRANSCRIBE
 from tests.calls.test_ingest import new_call, time_passes
 
@@ -151,7 +151,7 @@ def test_a_worker_that_lost_its_claim_leaves_the_recording_and_no_new_file(
     services.request_ingest(ingested, refetch_recording=True)
     ingested.refresh_from_db()
     stale = stages.claim(ingested, Stage.INGESTING)
-    client = CallRailClient.for_company(acme_callrail)
+    client = core_selectors.callrail_client(acme_callrail)
     stored = recording.store_recording(ingested, client)
     assert stored is not None and stored.name != old_name
     services.request_ingest(ingested)

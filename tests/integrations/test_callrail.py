@@ -21,7 +21,8 @@ from integrations.errors import ProviderError
 from integrations.sandbox import scenarios
 from integrations.sandbox.config import CREDENTIALS
 from integrations.sandbox.management.commands.sandbox_calls import Command as SandboxCalls
-from otto.models import Company, PhoneNumber
+from otto.models import CallRailCompany, Company, PhoneNumber
+from otto.selectors import callrail_client
 
 ACCOUNT = CREDENTIALS["CALLRAIL_ACCOUNT_ID"]
 KEY = "072e77e426f92738a72fe23c4d1953b4"
@@ -189,7 +190,7 @@ def test_a_tenant_key_and_account_take_precedence_over_settings(sandbox):
     )
 
     # when
-    calls = list(CallRailClient.for_company(company).iter_calls(*around_today()))
+    calls = list(callrail_client(company).iter_calls(*around_today()))
 
     # then
     assert len(calls) == 2
@@ -397,9 +398,9 @@ def demo(db):
         name="Acme HVAC (demo)",
         slug="demo",
         callrail_account_id=ACCOUNT,
-        callrail_company_ids=["COM0000demo"],
         callrail_signing_key=KEY,
     )
+    CallRailCompany.objects.create(company=company, callrail_company_id="COM0000demo")
     PhoneNumber.objects.create(
         company=company, number="+15555550100", kind=PhoneNumber.Kind.TRACKING
     )
@@ -421,7 +422,7 @@ def test_sandbox_calls_delivers_signed_webhooks_to_the_app(sandbox, outbox, demo
     out = capsys.readouterr().out
     assert out.count("HTTP 200") == 3 and "3/3 webhook(s) accepted" in out
     # and the app can then fetch the calls from the sandbox's API
-    assert len(list(CallRailClient.for_company(demo).iter_calls(*around_today()))) == 3
+    assert len(list(CallRailClient.from_settings().iter_calls(*around_today()))) == 3
 
 
 def test_sandbox_calls_reports_what_the_app_refused(sandbox, outbox, demo, capsys):

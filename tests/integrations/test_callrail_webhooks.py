@@ -15,7 +15,7 @@ import pytest
 from integrations import services
 from integrations.models import WebhookEvent
 from otto.crypto import Secret
-from otto.models import Company, PhoneNumber
+from otto.models import CallRailCompany, Company, PhoneNumber
 from tests.integrations.fixtures import load, post_callrail
 
 Status = WebhookEvent.Status
@@ -25,13 +25,15 @@ GLOBEX_KEY = "9a1d0c5e88b1473fb2c0e6d4a7f3b215"
 
 @pytest.fixture
 def acme(db):
-    return Company.objects.create(
+    company = Company.objects.create(
         name="Acme Heating",
         slug="acme",
         clerk_org_id="org_acme",
-        callrail_company_ids=["155920786", "COM8154748ae6bd4e278a7cddd38a662f4f"],
         callrail_signing_key=Secret(ACME_KEY),
     )
+    for value in ("155920786", "COM8154748ae6bd4e278a7cddd38a662f4f"):
+        CallRailCompany.objects.create(company=company, callrail_company_id=value)
+    return company
 
 
 @pytest.fixture
@@ -40,9 +42,9 @@ def globex(db):
         name="Globex Plumbing",
         slug="globex",
         clerk_org_id="org_globex",
-        callrail_company_ids=[299000111],
         callrail_signing_key=Secret(GLOBEX_KEY),
     )
+    CallRailCompany.objects.create(company=company, callrail_company_id="299000111")
     PhoneNumber.objects.create(company=company, number="+14045558514", kind="tracking")
     return company
 
@@ -76,6 +78,12 @@ def send(client, django_capture_on_commit_callbacks):
 def stored(response) -> WebhookEvent:
     assert response.status_code == 200, response.content
     return WebhookEvent.objects.get(pk=response.json()["id"])
+
+
+def stored_unverified(response) -> WebhookEvent:
+    """An unknown tenant's delivery: answered like a bad signature, kept for ops."""
+    assert response.status_code == 401, response.content
+    return WebhookEvent.objects.latest("pk")
 
 
 def test_matched_by_numeric_company_id_is_stored_for_ingest(acme, send):
@@ -151,10 +159,10 @@ def test_a_key_changed_by_another_process_verifies_against_the_database(acme, se
     assert stored(send(call("call.completed.answered", id=2), GLOBEX_KEY)).company == acme
 
 
-def test_an_unknown_tenant_is_acknowledged_and_stored_unmatched(db, send):
+def test_an_unknown_tenant_is_answered_401_and_stored_unmatched(db, send):
     response = send(call("call.completed.answered"), ACME_KEY)
 
-    event = stored(response)
+    event = stored_unverified(response)
     assert event.status == Status.UNMATCHED
     assert event.company is None
     assert "155920786" in event.last_error and "+14045558514" in event.last_error
@@ -163,13 +171,13 @@ def test_an_unknown_tenant_is_acknowledged_and_stored_unmatched(db, send):
 
 def test_an_unmatched_delivery_cannot_take_the_key_of_the_real_one(db, send):
     # An unsigned delivery for an unknown tenant cannot make the real call a "duplicate".
-    unsigned = stored(send(call("call.completed.answered"), None))
-    Company.objects.create(
+    unsigned = stored_unverified(send(call("call.completed.answered"), None))
+    company = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(ACME_KEY),
     )
+    CallRailCompany.objects.create(company=company, callrail_company_id="155920786")
 
     real = stored(send(call("call.completed.answered"), ACME_KEY))
 
@@ -177,13 +185,13 @@ def test_an_unmatched_delivery_cannot_take_the_key_of_the_real_one(db, send):
 
 
 def test_replay_after_the_tenant_is_configured_verifies_and_matches(db, send):
-    event = stored(send(call("call.completed.answered"), ACME_KEY))
+    event = stored_unverified(send(call("call.completed.answered"), ACME_KEY))
     acme = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(ACME_KEY),
     )
+    CallRailCompany.objects.create(company=acme, callrail_company_id="155920786")
 
     status = services.replay_event(event)
 
@@ -194,13 +202,13 @@ def test_replay_after_the_tenant_is_configured_verifies_and_matches(db, send):
 
 
 def test_replay_with_a_key_that_does_not_match_is_refused(db, send):
-    event = stored(send(call("call.completed.answered"), "what-callrail-really-used"))
-    Company.objects.create(
+    event = stored_unverified(send(call("call.completed.answered"), "what-callrail-really-used"))
+    company = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(ACME_KEY),
     )
+    CallRailCompany.objects.create(company=company, callrail_company_id="155920786")
 
     with pytest.raises(services.ReplayRefused):
         services.replay_event(event)
@@ -211,9 +219,10 @@ def test_replay_with_a_key_that_does_not_match_is_refused(db, send):
 
 
 def test_a_tenant_without_a_signing_key_is_unmatched_until_it_has_one(db, send):
-    Company.objects.create(name="Acme", slug="acme", callrail_company_ids=["155920786"])
+    company = Company.objects.create(name="Acme", slug="acme")
+    CallRailCompany.objects.create(company=company, callrail_company_id="155920786")
 
-    event = stored(send(call("call.completed.answered"), ACME_KEY))
+    event = stored_unverified(send(call("call.completed.answered"), ACME_KEY))
 
     assert (event.status, event.company) == (Status.UNMATCHED, None)
     assert "no CallRail signing key" in event.last_error
@@ -268,7 +277,7 @@ def test_a_body_that_is_not_json_is_kept_as_failed(acme, client):
         "/callrail/call.completed", data=b"callernum=%2B12148654559", content_type="text/plain"
     )
 
-    event = stored(response)
+    event = stored_unverified(response)
     assert event.status == Status.FAILED and "not a JSON object" in event.last_error
     assert event.body == "callernum=%2B12148654559"
 

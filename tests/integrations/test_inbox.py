@@ -16,7 +16,7 @@ from integrations import inbox, services
 from integrations.models import Provider, WebhookEvent
 from integrations.tasks import process_webhook_event
 from otto.crypto import Secret
-from otto.models import Company
+from otto.models import CallRailCompany, Company
 from otto.webhooks import clerk as clerk_webhooks
 from tests.conftest import wait_for
 from tests.integrations.fixtures import (
@@ -197,12 +197,12 @@ def test_the_reaper_re_enqueues_a_callrail_event_whose_task_was_lost(
     db, client, django_capture_on_commit_callbacks
 ):
     key = "072e77e426f92738a72fe23c4d1953b4"
-    Company.objects.create(
+    company = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(key),
     )
+    CallRailCompany.objects.create(company=company, callrail_company_id="155920786")
     response = post_callrail(
         client, "call.completed", load("callrail", "call.completed.answered"), key
     )
@@ -332,9 +332,9 @@ def test_replay_never_moves_an_event_to_another_tenant(admin_client, client, db)
     acme = Company.objects.create(
         name="Acme",
         slug="acme",
-        callrail_company_ids=["155920786"],
         callrail_signing_key=Secret(key),
     )
+    CallRailCompany.objects.create(company=acme, callrail_company_id="155920786")
     globex = Company.objects.create(name="Globex", slug="globex", callrail_signing_key=Secret(key))
     response = post_callrail(
         client, "call.completed", load("callrail", "call.completed.answered"), key
@@ -342,8 +342,7 @@ def test_replay_never_moves_an_event_to_another_tenant(admin_client, client, db)
     event = WebhookEvent.objects.get(pk=response.json()["id"])
     assert event.company == acme
     # ops move the CallRail company id to another tenant (a misconfiguration)
-    Company.objects.filter(pk=acme.pk).update(callrail_company_ids=[])
-    Company.objects.filter(pk=globex.pk).update(callrail_company_ids=["155920786"])
+    CallRailCompany.objects.filter(callrail_company_id="155920786").update(company=globex)
 
     page = admin_client.post(
         CHANGELIST, {"action": "replay_selected", "_selected_action": [event.pk]}, follow=True

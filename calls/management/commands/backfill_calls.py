@@ -16,7 +16,15 @@ from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError
 
-from calls.backfill import EXISTING, FAILED, NEW, RETRYING, backfill_calls
+from calls.backfill import (
+    EXISTING,
+    FAILED,
+    NEW,
+    RETRYING,
+    BackfillRefused,
+    backfill_calls,
+    check_backfill,
+)
 from integrations.errors import ProviderError
 from otto.commands import find_company
 
@@ -90,6 +98,10 @@ class Command(BaseCommand):
         if until < since:
             raise CommandError("--until is before --since.")
         dry_run, recordings = options["dry_run"], not options["no_recordings"]
+        try:
+            check_backfill(company)
+        except BackfillRefused as exc:
+            raise CommandError(f"Not backfilled: {exc}.") from None
 
         mode = "dry run, nothing written" if dry_run else "resumable"
         self.stdout.write(f"Backfilling {company.name} from {since} to {until} ({mode}).")

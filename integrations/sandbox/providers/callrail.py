@@ -7,7 +7,14 @@
 - ``GET /v3/a/{account_id}/calls/{id}.json`` by ``CAL…`` or legacy numeric id.
 - ``GET /v3/a/{account_id}/calls/{id}/recording.json`` → ``{"url": …/redirect?access_key}``,
   which answers 302 to ``/media/recordings/{scenario}.wav`` (the scenario's generated WAV).
-- Auth: ``Authorization: Token token="KEY"`` (quoted or not); 401 otherwise.
+- ``GET /v3/a/{account_id}/companies.json``: the account's companies (offset pagination,
+  envelope ``companies``), each ``id`` ``COM…``, ``name``, ``status``, ``time_zone``,
+  ``created_at``. An account's companies are the ones its calls were made for, those
+  registered through the control route below, and, for the sandbox's own account,
+  ``COM0000sandbox`` and the demo tenant's ``COM0000demo``.
+- Auth: ``Authorization: Token token="KEY"`` (quoted or not); 401 otherwise. The
+  sandbox's own key reads every account; a key given to a control route reads only the
+  accounts it was given for (403 for another), as a real CallRail user's key would.
 - Control: ``POST /_sandbox/callrail/calls`` creates calls from the scripted scenarios and
   delivers each one's post-call webhook, signed with the given signing key, to
   ``webhook_url``. Calls are simulated; nobody phoned anyone. Options for the unhappy
@@ -60,18 +67,45 @@ def _calls(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
     return calls
 
 
-def _authorized(request: Request) -> bool:
-    match = _TOKEN.match(request.headers.get("authorization", "").strip())
-    if not match:
-        return False
-    keys = {CREDENTIALS["CALLRAIL_API_KEY"], *request.sandbox.state["callrail"].get("keys", ())}
-    return match["key"] in keys
+def _key_accounts(sandbox: Sandbox) -> dict[str, set[str]]:
+    """API key → the accounts it may read (keys given to the control routes)."""
+    return sandbox.state["callrail"].setdefault("key_accounts", {})
+
+
+def _grant(sandbox: Sandbox, api_key: str, account: str) -> None:
+    sandbox.state["callrail"].setdefault("keys", set()).add(api_key)
+    _key_accounts(sandbox).setdefault(api_key, set()).add(account)
 
 
 def _guarded(request: Request) -> Response | None:
-    if not _authorized(request):
+    match = _TOKEN.match(request.headers.get("authorization", "").strip())
+    key = match["key"] if match else None
+    if key == CREDENTIALS["CALLRAIL_API_KEY"]:
+        return None
+    accounts = _key_accounts(request.sandbox).get(key or "")
+    if accounts is None:
         return Response.error(401, "HTTP Token: Access denied.")
+    if request.params.get("account_id") not in accounts:
+        return Response.error(403, "You do not have access to this account.")
     return None
+
+
+SANDBOX_COMPANIES = {
+    CREDENTIALS["CALLRAIL_ACCOUNT_ID"]: {
+        "COM0000sandbox": "Sandbox company",
+        "COM0000demo": "Acme HVAC (demo)",
+    }
+}
+
+
+def _companies(sandbox: Sandbox, account: str) -> dict[str, str]:
+    """The account's companies, ``COM…`` id → name."""
+    registered = sandbox.state["callrail"].setdefault("companies", {})
+    found = dict(SANDBOX_COMPANIES.get(account, {})) | registered.get(account, {})
+    for call in _calls(sandbox).values():
+        if call["_account_id"] == account:
+            found.setdefault(call["company_id"], call["company_name"])
+    return found
 
 
 def _legacy_id(value: str) -> int:
@@ -199,6 +233,55 @@ def list_calls(request: Request) -> Response:
             "calls": [_public(c, fields) for c in chunk],
         }
     )
+
+
+@route("GET", ACCOUNT + r"/companies\.json", "callrail.companies.list")
+def list_companies(request: Request) -> Response:
+    if denied := _guarded(request):
+        return denied
+    try:
+        per_page = min(MAX_PER_PAGE, max(1, int(request.arg("per_page") or 100)))
+        page = max(1, int(request.arg("page") or 1))
+    except ValueError:
+        return Response.error(400, "per_page and page must be integers")
+    with request.sandbox.lock:
+        companies = sorted(_companies(request.sandbox, request.params["account_id"]).items())
+    chunk = companies[(page - 1) * per_page : page * per_page]
+    return Response.json(
+        {
+            "page": page,
+            "per_page": per_page,
+            "total_pages": max(1, -(-len(companies) // per_page)),
+            "total_records": len(companies),
+            "companies": [
+                {
+                    "id": company_id,
+                    "name": name,
+                    "status": "active",
+                    "time_zone": str(TIME_ZONE),
+                    "created_at": "2024-01-01T00:00:00.000-05:00",
+                }
+                for company_id, name in chunk
+            ],
+        }
+    )
+
+
+@route("POST", r"/_sandbox/callrail/companies", "_sandbox.callrail.companies")
+def create_company(request: Request) -> Response:
+    """Register a company in an account. Body: ``account_id``, ``company_id`` (``COM…``),
+    ``name``, and ``api_key`` (that key may read the account from now on)."""
+    try:
+        spec = request.json()
+        account, company_id = str(spec["account_id"]), str(spec["company_id"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return Response.error(400, f"bad request: {exc!r}")
+    with request.sandbox.lock:
+        registered = request.sandbox.state["callrail"].setdefault("companies", {})
+        registered.setdefault(account, {})[company_id] = str(spec.get("name") or company_id)
+        if spec.get("api_key"):
+            _grant(request.sandbox, str(spec["api_key"]), account)
+    return Response.json({"id": company_id, "account_id": account}, 201)
 
 
 @route("GET", ACCOUNT + r"/calls/(?P<call_id>[^/]+)\.json", "callrail.calls.get")
@@ -342,8 +425,9 @@ def create_calls(request: Request) -> Response:
     """Create ``count`` calls (cycling through the scenarios unless one is named).
 
     Body: ``account_id`` (required), ``company_id``, ``tracking_number``, ``api_key`` (also
-    accepted by the API from now on), ``signing_key`` and ``webhook_url`` (both needed to
-    deliver webhooks; without them the calls are only created), ``count``, ``scenario``,
+    accepted by the API from now on, for this account), ``signing_key`` and ``webhook_url``
+    (both needed to deliver webhooks; without them the calls are only created), ``count``,
+    ``scenario``,
     ``missed``, ``recording`` (``"404"``), ``direction``, ``days``, ``call_id`` and
     ``legacy_id`` (count 1).
     Deliveries happen before the answer, so the answer carries the app's status for each.
@@ -370,7 +454,7 @@ def create_calls(request: Request) -> Response:
     created = []
     with sandbox.lock:
         if spec.get("api_key"):
-            sandbox.state["callrail"].setdefault("keys", set()).add(str(spec["api_key"]))
+            _grant(sandbox, str(spec["api_key"]), account)
         for index in range(count):
             # Oldest first, a few minutes apart, ending just now: the calls of the last hour;
             # with ``days``, spread evenly over those past days, ending an hour ago.

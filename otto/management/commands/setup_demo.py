@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from otto.models import Company, PhoneNumber
+from otto.models import CallRailCompany, Company, PhoneNumber
 from otto.schedules import sync
 
 PASSWORD_FILE = settings.VAR_DIR / "demo-admin-password"
@@ -41,8 +41,6 @@ class Command(BaseCommand):
         """CallRail and Twilio settings that the sandbox's demo traffic matches."""
         if not company.callrail_account_id:
             company.callrail_account_id = settings.CALLRAIL_ACCOUNT_ID or "ACC0000sandbox"
-        if not company.callrail_company_ids:
-            company.callrail_company_ids = [DEMO_CALLRAIL_COMPANY]
         if not company.callrail_signing_key:
             company.callrail_signing_key = secrets.token_hex(16)
         if not company.callrail_api_key and settings.CALLRAIL_API_KEY:
@@ -50,6 +48,11 @@ class Command(BaseCommand):
         if not company.twilio_number and settings.TWILIO_FROM_NUMBER:
             company.twilio_number = settings.TWILIO_FROM_NUMBER
         company.save()
+        # Seeded like the numbers below: the sandbox lists this id for its account, but it
+        # may not be running yet, so update_company's check against it cannot run here.
+        CallRailCompany.objects.get_or_create(
+            callrail_company_id=DEMO_CALLRAIL_COMPANY, defaults={"company": company}
+        )
         PhoneNumber.objects.get_or_create(
             number=DEMO_TRACKING_NUMBER,
             defaults={"company": company, "kind": PhoneNumber.Kind.TRACKING},

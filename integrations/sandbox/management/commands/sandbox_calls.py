@@ -16,6 +16,7 @@ from integrations.sandbox import scenarios
 from integrations.sandbox.management.commands.sandbox_sms import sandbox_post
 from otto.commands import find_company
 from otto.models import PhoneNumber
+from otto.selectors import callrail_company_ids
 
 if TYPE_CHECKING:
     from otto.crypto import Secret
@@ -47,11 +48,12 @@ class Command(BaseCommand):
             .values_list("number", flat=True)
             .first()
         )
+        callrail_ids = callrail_company_ids(tenant)
         missing = [
             name
             for name, present in (
                 ("callrail_account_id", tenant.callrail_account_id),
-                ("callrail_company_ids", tenant.callrail_company_ids),
+                ("callrail_company_ids", callrail_ids),
                 ("callrail_signing_key", tenant.callrail_signing_key),
                 ("a tracking phone number", tracking),
             )
@@ -65,7 +67,7 @@ class Command(BaseCommand):
         webhook_url = settings.PUBLIC_BASE_URL.rstrip("/") + WEBHOOK_PATH
         spec = {
             "account_id": tenant.callrail_account_id,
-            "company_id": tenant.callrail_company_ids[0],
+            "company_id": callrail_ids[0],
             "company_name": tenant.name,
             "tracking_number": tracking,
             # cast: `missing` above refused a tenant without a signing key.
