@@ -8,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from calls import search
 from calls.models import Call
+from otto.filters import UTCDateTimeFilter
 from otto.services import check_phone
 
 
@@ -42,8 +43,8 @@ class CallFilter(django_filters.FilterSet):
     """Every filter maps onto the list indexes: (company, -started_at), (company, stage),
     (company, answered, -started_at)."""
 
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UTCDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UTCDateTimeFilter(field_name="started_at", lookup_expr="lt")
     answered = django_filters.BooleanFilter(help_text="false lists the missed calls.")
     direction = django_filters.ChoiceFilter(choices=Call.Direction.choices)
     stage = django_filters.MultipleChoiceFilter(

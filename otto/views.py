@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -53,7 +53,13 @@ class CompanyView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self._output(request.company)
 
-    @extend_schema(request=CompanySerializer, responses=CompanySerializer)
+    @extend_schema(
+        request=CompanySerializer,
+        responses={
+            200: CompanySerializer,
+            409: OpenApiResponse(description="A number belongs to another Otto account."),
+        },
+    )
     def patch(self, request: Request) -> Response:
         serializer = CompanySerializer(request.company, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -66,6 +72,15 @@ class CompanyView(TenantAPIView):
         return self._output(company)
 
 
+DUPLICATE_CONTACT = OpenApiResponse(
+    description="A contact with this phone number exists (`details.id` is that contact)."
+)
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: ContactSerializer, 409: DUPLICATE_CONTACT}),
+    partial_update=extend_schema(responses={200: ContactSerializer, 409: DUPLICATE_CONTACT}),
+)
 class ContactViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -93,6 +93,9 @@ def names(calls: dict[str, Call], response) -> list[str]:
         ({}, ["c", "b", "a"]),
         ({"started_after": "2026-03-01T12:30:00Z"}, ["c", "b"]),
         ({"started_before": "2026-03-01T12:30:00Z"}, ["a"]),
+        # An offset Python accepts and PostgreSQL would refuse: compared in UTC (08:10Z).
+        ({"started_before": "2026-03-02T04:40:00+20:30"}, []),
+        ({"started_after": "2026-03-01T09:40:00-03:00"}, ["c", "b"]),
         ({"answered": "false"}, ["b"]),
         ({"answered": "true"}, ["c", "a"]),
         ({"direction": "outbound"}, ["b"]),
@@ -141,6 +144,8 @@ def test_bad_filter_values_are_refused_in_the_error_shape(acme_manager, calls):
         "tracking_number": ("555", 400),
         "stage": ("nope", 400),
         "started_after": ("monday", 400),
+        # UTC of this is before year 1.
+        "started_before": ("0001-01-01T00:00:00+23:00", 400),
         "contact": ("x", 400),
         # DRF's cursor pagination answers an unknown cursor with "Invalid cursor".
         "cursor": ("not-a-cursor", 404),
