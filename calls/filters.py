@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from calls import search
 from calls.models import Call
-from otto.filters import UTCDateTimeFilter
+from otto.filters import IdFilter, UTCDateTimeFilter
 from otto.services import check_phone
 
 
@@ -52,8 +52,8 @@ class CallFilter(django_filters.FilterSet):
     )
     # Ids, not model choices: another tenant's id matches nothing instead of revealing that
     # it exists through a validation error.
-    contact = django_filters.NumberFilter(field_name="contact_id")
-    handled_by = django_filters.NumberFilter(field_name="handled_by_id")
+    contact = IdFilter(field_name="contact_id")
+    handled_by = IdFilter(field_name="handled_by_id")
     tracking_number = django_filters.CharFilter(
         method="filter_tracking_number", help_text="Any common phone format."
     )

@@ -5,6 +5,8 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from otto import selectors
 from otto.models import Contact
@@ -28,6 +30,13 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     """The date-time filter for every list: see :class:`UTCIsoDateTimeField`."""
 
     field_class = UTCIsoDateTimeField
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.NumberFilter):
+    """A row's id: an integer, not NumberFilter's decimal (``?contact=1.5`` is a 400)."""
+
+    field_class = forms.IntegerField
 
 
 class ContactFilter(django_filters.FilterSet):

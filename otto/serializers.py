@@ -53,6 +53,13 @@ class ClockTimeField(serializers.TimeField):
         super().__init__(**kwargs)
 
 
+@extend_schema_field(
+    {"type": "string", "enum": sorted(zoneinfo.available_timezones()), "example": "America/Denver"}
+)
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name (checked by the serializer against the same database)."""
+
+
 class MeUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()
@@ -112,6 +119,7 @@ class CompanySerializer(serializers.ModelSerializer):
         help_text="Blank: the deployment's default (TRANSCRIBER).",
     )
     analyzer = serializers.ChoiceField(choices=Analyzer.choices, required=False)
+    timezone = TimeZoneField(max_length=64, required=False)
     quiet_hours_start = ClockTimeField(required=False)
     quiet_hours_end = ClockTimeField(required=False)
     business_hours = BusinessHoursField(required=False)

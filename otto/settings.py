@@ -411,6 +411,9 @@ SPECTACULAR_SETTINGS = {
     # Request and response shapes apart: a read-only field is not offered as input, a
     # write-only secret is not promised in a response.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Bodies are documented as JSON only: nested fields (business_hours, lists of numbers)
+    # have no form encoding, so documenting forms promised shapes the API refuses.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     # The error responses each operation can answer, in the shared shape (otto/schema.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -145,3 +145,24 @@ def test_every_operation_documents_its_errors_in_the_error_shape(contract):
             for status, response in responses.items():
                 if status >= "400":
                     assert response["content"] == error, (method, path, status)
+
+
+def test_documented_request_bodies_are_ones_the_api_takes(contract):
+    raw = contract["schema"].raw_schema
+    paths = raw["paths"]
+
+    # JSON only: nested fields (business_hours, lists) have no form encoding.
+    for item in paths.values():
+        for operation in item.values():
+            if "requestBody" in operation:
+                assert set(operation["requestBody"]["content"]) == {"application/json"}
+    # An empty roles correction is refused, so the schema does not offer one.
+    roles = paths["/api/v1/calls/{id}/transcript/roles/"]["patch"]["requestBody"]
+    branches = roles["content"]["application/json"]["schema"]["anyOf"]
+    assert all(branch["required"] for branch in branches)
+    # The serializer checks the zone against the same database the enum lists.
+    schemas = raw["components"]["schemas"]
+    [ref] = schemas["PatchedCompanyRequest"]["properties"]["timezone"]["allOf"]
+    zones = schemas[ref["$ref"].rsplit("/", 1)[1]]["enum"]
+    assert "America/Denver" in zones
+    assert "Mars/Olympus_Mons" not in zones
