@@ -117,6 +117,8 @@ def document_errors(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    # The generator's own (private) pairing of paths with view instances: the same views it
+    # built the operations from, so the statuses come from the real throttles and pagination.
     views = {
         (path, method.lower()): view
         for path, _regex, method, view in generator._get_paths_and_endpoints()
