@@ -15,16 +15,18 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 SANDBOX_PORT ?= 8001
 
-# What `make run` exports, for commands run beside it.
-DEV_ENV = ENVIRONMENT=development SANDBOX=1 SANDBOX_URL=http://127.0.0.1:$(SANDBOX_PORT) PUBLIC_BASE_URL=http://127.0.0.1:$(PORT)
+# Seconds `make token` keeps retrying while the sandbox starts (Procfile.dev passes 30).
+WAIT ?= 0
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: help install run test lint format clean
+.PHONY: help install run demo token test lint format clean
 
 help:
 	@echo "make run    - set up and start web + worker + provider sandbox on SQLite (port $(PORT))"
+	@echo "make demo   - beside \`make run\`: the sandbox's CallRail places 5 demo calls"
+	@echo "make token  - beside \`make run\`: a manager's API token and a curl that uses it"
 	@echo "make test   - run the test suite against PostgreSQL and Redis"
 	@echo "make lint   - ruff, makemigrations --check, manage.py check"
 
@@ -39,10 +41,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-run: export ENVIRONMENT ?= development
-run: export SANDBOX ?= 1
-run: export SANDBOX_URL ?= http://127.0.0.1:$(SANDBOX_PORT)
-run: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
+# The environment of `make run`, carried by the commands run beside it so that they reach
+# the same database, sandbox and web port.
+run demo token: export ENVIRONMENT ?= development
+run demo token: export SANDBOX ?= 1
+run demo token: export SANDBOX_URL ?= http://127.0.0.1:$(SANDBOX_PORT)
+run demo token: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
+# Their own output, without the HTTP client's request log.
+demo token: export LOG_LEVEL ?= WARNING
 run: install
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
@@ -55,12 +61,17 @@ run: install
 	@echo "    health    http://127.0.0.1:$(PORT)/health/ready  and  /health/workers"
 	@echo "    sandbox   $$SANDBOX_URL  (simulated providers; see docs/sandbox.md)"
 	@echo
-	@echo "  In another terminal (the same environment as the running app):"
-	@echo "    $(DEV_ENV) $(BIN)/python manage.py sandbox_calls --company demo --count 5"
-	@echo "    $(DEV_ENV) $(BIN)/python manage.py sandbox_sms --company demo --from +13035550142 --body 'Yes, Tuesday works'"
-	@echo "    $(DEV_ENV) $(BIN)/python manage.py sandbox_token --company demo --role manager"
+	@echo "  In another terminal, here:"
+	@echo "    make demo     5 simulated calls to the demo company, through signed CallRail webhooks"
+	@echo "    make token    a manager's API token, and a curl for /api/v1/me/ that uses it"
 	@echo
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
+
+demo: install
+	@$(BIN)/python manage.py sandbox_calls --company demo --count 5
+
+token: install
+	@$(BIN)/python manage.py sandbox_token --company demo --role manager --curl --wait $(WAIT)
 
 test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 test: export REDIS_URL ?= $(TEST_REDIS_URL)

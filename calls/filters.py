@@ -1,19 +1,50 @@
+from typing import Any
+
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db import NotSupportedError
+from django.db.models import F, Lookup, QuerySet, Value
 from rest_framework.exceptions import ValidationError
 
 from calls import search
 from calls.models import Call
+from otto.filters import IdFilter, UTCDateTimeFilter
 from otto.services import check_phone
+
+
+class JSONArrayHas(Lookup):
+    """A JSON array column holds ``value`` as one of its items.
+
+    Django's ``contains`` on a JSONField is PostgreSQL's ``@>`` and raises on SQLite (the
+    embedded default). ``@>`` stays on PostgreSQL, where a GIN index can serve it; SQLite
+    walks the array with JSON1's ``json_each``.
+    """
+
+    lookup_name = "array_has"
+    prepare_rhs = False
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} @> jsonb_build_array(({rhs})::text)", [*lhs_params, *rhs_params]
+
+    def as_sqlite(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        # lhs and rhs are compiled SQL with placeholders; the value travels as a parameter.
+        sql = f"EXISTS (SELECT 1 FROM json_each({lhs}) AS item WHERE item.value = {rhs})"  # noqa: S608
+        return sql, [*lhs_params, *rhs_params]
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        raise NotSupportedError(f"array_has is not implemented for {connection.vendor}.")
 
 
 class CallFilter(django_filters.FilterSet):
     """Every filter maps onto the list indexes: (company, -started_at), (company, stage),
     (company, answered, -started_at)."""
 
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UTCDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UTCDateTimeFilter(field_name="started_at", lookup_expr="lt")
     answered = django_filters.BooleanFilter(help_text="false lists the missed calls.")
     direction = django_filters.ChoiceFilter(choices=Call.Direction.choices)
     stage = django_filters.MultipleChoiceFilter(
@@ -21,8 +52,8 @@ class CallFilter(django_filters.FilterSet):
     )
     # Ids, not model choices: another tenant's id matches nothing instead of revealing that
     # it exists through a validation error.
-    contact = django_filters.NumberFilter(field_name="contact_id")
-    handled_by = django_filters.NumberFilter(field_name="handled_by_id")
+    contact = IdFilter(field_name="contact_id")
+    handled_by = IdFilter(field_name="handled_by_id")
     tracking_number = django_filters.CharFilter(
         method="filter_tracking_number", help_text="Any common phone format."
     )
@@ -56,7 +87,7 @@ class CallFilter(django_filters.FilterSet):
         return queryset.filter(tracking_number=number)
 
     def filter_tag(self, queryset: QuerySet[Call], name: str, value: str):
-        return queryset.filter(tags__contains=[value])
+        return queryset.filter(JSONArrayHas(F("tags"), Value(value)))
 
     def filter_search(self, queryset: QuerySet[Call], name: str, value: str):
         return search.search(queryset, value) if value.strip() else queryset

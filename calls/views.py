@@ -104,7 +104,36 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
             raise Conflict(str(exc), details={"stage": call.stage}) from None
         return self.retrieve(request, pk=pk)
 
-    @extend_schema(request=RolesInputSerializer, responses={200: TranscriptSerializer})
+    @extend_schema(
+        # RolesInputSerializer takes either form; an empty body or swap: false is a 400.
+        request={
+            "application/json": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "properties": {"swap": {"type": "boolean", "enum": [True]}},
+                        "required": ["swap"],
+                    },
+                    {
+                        "type": "object",
+                        "properties": {
+                            "roles": {
+                                "type": "object",
+                                "minProperties": 1,
+                                "additionalProperties": {
+                                    "type": "string",
+                                    "enum": ["agent", "customer"],
+                                },
+                                "description": "Speaker number → role.",
+                            }
+                        },
+                        "required": ["roles"],
+                    },
+                ]
+            }
+        },
+        responses={200: TranscriptSerializer},
+    )
     @action(detail=True, methods=["patch"], url_path="transcript/roles")
     def transcript_roles(self, request: Request, pk: Any = None) -> Response:
         """Correct who is the agent and who the customer (manager or CSR)."""

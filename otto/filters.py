@@ -1,16 +1,50 @@
+from datetime import UTC, datetime
+from typing import Any
+
 import django_filters
+from django import forms
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from otto import selectors
 from otto.models import Contact
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 in, UTC out. Python accepts offsets up to ±23:59 and PostgreSQL refuses
+    anything beyond ±15:59, so a value like ``…+20:20`` would be a database error (500)."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("This date-time is out of range.", code="invalid") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """The date-time filter for every list: see :class:`UTCIsoDateTimeField`."""
+
+    field_class = UTCIsoDateTimeField
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.NumberFilter):
+    """A row's id: an integer, not NumberFilter's decimal (``?contact=1.5`` is a 400)."""
+
+    field_class = forms.IntegerField
 
 
 class ContactFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
         method="filter_search", help_text="Part of the name, or digits of the phone number."
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
     email = django_filters.CharFilter(lookup_expr="iexact")
     city = django_filters.CharFilter(lookup_expr="iexact")
     state = django_filters.CharFilter(lookup_expr="iexact")

@@ -10,6 +10,7 @@ import zoneinfo
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from otto.models import Analyzer, Company, Contact, Role, Transcriber
@@ -36,6 +37,29 @@ class PhoneField(serializers.CharField):
             raise serializers.ValidationError(exc.messages) from None
 
 
+# A wall-clock time of day in the company's zone: "HH:MM" (seconds optional on input). Not
+# OpenAPI's `format: time`, which is RFC 3339's full-time and requires a UTC offset.
+CLOCK_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+CLOCK_TIME_SCHEMA = {"type": "string", "pattern": CLOCK_TIME_PATTERN, "example": "08:00"}
+
+
+@extend_schema_field(CLOCK_TIME_SCHEMA)
+class ClockTimeField(serializers.TimeField):
+    """``"HH:MM"`` out; ``"HH:MM"`` or ``"HH:MM:SS"`` in."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("format", "%H:%M")
+        kwargs.setdefault("input_formats", ["%H:%M", "%H:%M:%S"])
+        super().__init__(**kwargs)
+
+
+@extend_schema_field(
+    {"type": "string", "enum": sorted(zoneinfo.available_timezones()), "example": "America/Denver"}
+)
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name (checked by the serializer against the same database)."""
+
+
 class MeUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()
@@ -51,6 +75,27 @@ class MeSerializer(serializers.Serializer):
     user = MeUserSerializer()
     company = MeCompanySerializer()
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Opening hours per weekday in the company's time zone: [open, close] "
+        "with open first, or [] for closed. Days left out keep their hours.",
+        "properties": {
+            day: {
+                "type": "array",
+                "items": CLOCK_TIME_SCHEMA,
+                "oneOf": [{"maxItems": 0}, {"minItems": 2, "maxItems": 2}],
+            }
+            for day in WEEKDAYS
+        },
+        "additionalProperties": False,
+        "example": {"mon": ["08:00", "18:00"], "sun": []},
+    }
+)
+class BusinessHoursField(serializers.DictField):
+    child = serializers.ListField(child=ClockTimeField(), max_length=2)
 
 
 class CompanySerializer(serializers.ModelSerializer):
@@ -75,10 +120,10 @@ class CompanySerializer(serializers.ModelSerializer):
         help_text="Blank: the deployment's default (TRANSCRIBER).",
     )
     analyzer = serializers.ChoiceField(choices=Analyzer.choices, required=False)
-    business_hours = serializers.DictField(
-        child=serializers.ListField(child=serializers.TimeField(format="%H:%M"), max_length=2),
-        required=False,
-    )
+    timezone = TimeZoneField(max_length=64, required=False)
+    quiet_hours_start = ClockTimeField(required=False)
+    quiet_hours_end = ClockTimeField(required=False)
+    business_hours = BusinessHoursField(required=False)
     recovery_nudge_hours = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=24 * 14),
         max_length=10,

@@ -416,6 +416,17 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from our own static files: no CDN at run time.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Request and response shapes apart: a read-only field is not offered as input, a
+    # write-only secret is not promised in a response.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Bodies are documented as JSON only: nested fields (business_hours, lists of numbers)
+    # have no form encoding, so documenting forms promised shapes the API refuses.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    # The error responses each operation can answer, in the shared shape (otto/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "otto.schema.document_errors",
+    ],
 }
 
 # --- security --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -56,7 +56,19 @@ class CompanyView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self._output(request.company)
 
-    @extend_schema(request=CompanySerializer, responses=CompanySerializer)
+    @extend_schema(
+        request=CompanySerializer,
+        responses={
+            200: CompanySerializer,
+            409: OpenApiResponse(
+                description="A number or CallRail company id belongs to another Otto account."
+            ),
+            422: OpenApiResponse(
+                description="The tenant's own CallRail key does not vouch for a claimed id."
+            ),
+            503: OpenApiResponse(description="CallRail could not be asked; nothing changed."),
+        },
+    )
     def patch(self, request: Request) -> Response:
         serializer = CompanySerializer(request.company, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -121,6 +133,15 @@ def callrail_claim_error(exc: Exception) -> CallRailClaimError:
     )
 
 
+DUPLICATE_CONTACT = OpenApiResponse(
+    description="A contact with this phone number exists (`details.id` is that contact)."
+)
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: ContactSerializer, 409: DUPLICATE_CONTACT}),
+    partial_update=extend_schema(responses={200: ContactSerializer, 409: DUPLICATE_CONTACT}),
+)
 class ContactViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

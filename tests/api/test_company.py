@@ -81,7 +81,7 @@ def test_patch_updates_settings_and_normalises_numbers(acme_manager, sandbox):
     data = response.json()
     assert data["tracking_numbers"] == ["+13035550101", "+13035550102"]
     assert data["twilio_number"] == "+13035550103"
-    assert data["quiet_hours_start"] == "09:00:00"
+    assert data["quiet_hours_start"] == "09:00"
     assert data["business_hours"] == {"mon": ["07:30", "17:00"], "sun": []}
     assert data["callrail_company_ids"] == ["COM1", "COM2"]
     company = acme_manager.company

@@ -1,5 +1,6 @@
 """manage.py sandbox_token: a JWT the API accepts, minted by the running sandbox."""
 
+import subprocess
 from io import StringIO
 
 import pytest
@@ -62,3 +63,49 @@ def test_wait_retries_until_the_deadline(acme, settings):
         token_for(company="acme", wait=1.2)
 
     assert time.monotonic() - started >= 1.0
+
+
+def test_curl_calls_the_web_port_not_the_processes_own(clerk, acme, settings, monkeypatch):
+    # given: honcho gives the token process a PORT of its own (web 8080, token 8380)
+    monkeypatch.setenv("PORT", "8380")
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8080"
+
+    # when
+    label, curl = token_for(company="acme", role="manager", curl=True).splitlines()
+
+    # then: the curl names the app's address, and its token is one the API accepts
+    token = label.rsplit(" ", 1)[1]
+    assert curl == f'curl -H "Authorization: Bearer {token}" http://127.0.0.1:8080/api/v1/me/'
+    assert clerk.client(token).get("/api/v1/me/").json()["role"] == "manager"
+
+
+def test_make_token_prints_a_working_curl_for_the_web_port(clerk, transactional_db):
+    # given: the demo tenant, and the environment `make run` hands the token process
+    # (honcho's own PORT next to the web address)
+    from tests.conftest import ROOT, make_company, manage_env
+
+    make_company("Demo", "demo")
+    env = manage_env(
+        PORT="8380",
+        PUBLIC_BASE_URL="http://127.0.0.1:8080",
+        SANDBOX_URL=clerk.server.url,
+        CLERK_ISSUER=f"{clerk.server.url}/clerk",
+    )
+
+    # when: `-o` keeps make from reinstalling the venv in the middle of a test
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-s", "-o", ".venv/.installed", "token"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # then: two lines, no log noise, and the curl's address is the web port
+    assert done.returncode == 0, done.stderr
+    label, curl = done.stdout.strip().splitlines()
+    token = label.rsplit(" ", 1)[1]
+    assert curl.endswith(" http://127.0.0.1:8080/api/v1/me/")
+    assert f"Bearer {token}" in curl
+    assert clerk.client(token).get("/api/v1/me/").status_code == 200

@@ -33,6 +33,11 @@ class Command(BaseCommand):
             default=0,
             help="seconds to keep retrying while the sandbox starts (`make run`)",
         )
+        parser.add_argument(
+            "--curl",
+            action="store_true",
+            help="also print a curl line that calls the API at PUBLIC_BASE_URL (`make token`)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.ENVIRONMENT == "production":
@@ -66,7 +71,15 @@ class Command(BaseCommand):
                 f"warning: CLERK_ISSUER is {settings.CLERK_ISSUER!r}, not {expected!r}; "
                 "the API will refuse this token."
             )
-        self.stdout.write(response.json()["token"])
+        token = response.json()["token"]
+        if not options["curl"]:
+            self.stdout.write(token)
+            return
+        # The app's own address, never $PORT: under honcho each process gets a PORT of its
+        # own (web 8080, this one 8380), so $PORT here would name a port nobody listens on.
+        me = settings.PUBLIC_BASE_URL.rstrip("/") + "/api/v1/me/"
+        self.stdout.write(f"{role} token for {slug}: {token}")
+        self.stdout.write(f'curl -H "Authorization: Bearer {token}" {me}')
 
     def _mint(self, spec: dict[str, Any], deadline: float) -> httpx.Response:
         url = f"{settings.SANDBOX_URL}/clerk/tokens"
