@@ -223,3 +223,42 @@ def test_the_search_covers_every_model_table(db):
         if model._meta.managed and not model._meta.proxy:
             assert model._meta.db_table in tables
     assert scenarios.SCENARIOS["card_number"]  # the scenario the tests rely on
+
+
+def test_the_migration_redacts_bodies_stored_before_redaction_at_receipt(
+    shunya_acme, worker, outbox, media
+):
+    from importlib import import_module
+
+    from integrations.inbox import kept_headers
+
+    # given a job-completed event stored verbatim, as releases before this one stored it
+    call = recorded_call(shunya_acme, "card_number")
+    delivery = delivered(outbox, submit(worker, call))
+    event = WebhookEvent.objects.create(
+        provider="shunya",
+        company=shunya_acme,
+        dedupe_key="stored-before-redaction",
+        event_type="job.completed",
+        headers=kept_headers(delivery.headers, shunya_webhooks.HEADERS),
+        body=delivery.body.decode(),
+        status="processed",
+    )
+    assert tables_holding(CARD_DIGITS) == ["integrations_webhookevent.body"]
+
+    # when the data migration runs
+    migration = import_module("calls.migrations.0007_redact_stored_shunya_bodies")
+    migration.redact_stored_bodies(apps, None)
+
+    # then the card number is gone, and a replay verifies the stored body as Otto's own
+    event.refresh_from_db()
+    assert "[CARD]" in event.body
+    assert tables_holding(CARD_DIGITS) == []
+    original = hashlib.sha256(delivery.body).hexdigest()
+    assert event.headers[shunya_webhooks.ORIGINAL_SHA256_HEADER] == original
+    shunya_webhooks.check_delivery(event.body.encode(), event.headers, "", replay=True)
+    # and running it again changes nothing
+    body = event.body
+    migration.redact_stored_bodies(apps, None)
+    event.refresh_from_db()
+    assert event.body == body
