@@ -30,7 +30,7 @@ class TimestampedQuerySet[M: models.Model](models.QuerySet[M]):
             kwargs.setdefault("updated_at", timezone.now())
         return super().update(**kwargs)
 
-    # Django's own marker (templates never call it); mypy has no way to declare a function attribute.
+    # Django's marker (templates never call it); mypy cannot declare a function attribute.
     update.alters_data = True  # type: ignore[attr-defined]
 
     def bulk_update(

@@ -4,8 +4,8 @@ Defaults are safe for production; `make run` opts into development explicitly.
 """
 
 import re
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url

@@ -7,13 +7,13 @@ from typing import Any, cast
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.serializers import BaseSerializer
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.utils.urls import replace_query_param
 
 from otto import selectors, services, timeline
-from otto.filters import ContactFilter
 from otto.auth import TenantRequest
+from otto.filters import ContactFilter
 from otto.models import Company, Contact
 from otto.permissions import ALL_ROLES, MANAGERS, OFFICE
 from otto.serializers import (
