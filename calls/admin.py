@@ -96,7 +96,7 @@ class CallAdmin(ReadOnlyAdmin):
             name
             for fieldset in self.fieldsets
             for line in fieldset[1]["fields"]
-            for name in (line if isinstance(line, tuple) else (line,))
+            for name in (line if isinstance(line, tuple | list) else (line,))
         ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Call]:

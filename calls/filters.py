@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, NoReturn
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -35,7 +35,7 @@ class JSONArrayHas(Lookup):
         sql = f"EXISTS (SELECT 1 FROM json_each({lhs}) AS item WHERE item.value = {rhs})"  # noqa: S608
         return sql, [*lhs_params, *rhs_params]
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+    def as_sql(self, compiler: Any, connection: Any) -> NoReturn:
         raise NotSupportedError(f"array_has is not implemented for {connection.vendor}.")
 
 

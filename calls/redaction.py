@@ -103,7 +103,8 @@ def redact_text(text: str) -> RedactedText:
 
 def redact_utterances(utterances: list[dict[str, Any]]) -> RedactedUtterances:
     """Each utterance's ``text`` redacted; the other keys are kept as they are."""
-    redacted, counts, spans = [], Counter(), []
+    redacted, spans = [], []
+    counts: Counter[str] = Counter()
     for index, utterance in enumerate(utterances):
         result = redact_text(str(utterance.get("text") or ""))
         redacted.append({**utterance, "text": result.text})

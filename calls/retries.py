@@ -33,7 +33,8 @@ Stage = Call.Stage
 
 FROM_STAGES = ("ingest", "recording", "transcription")
 # The stage a call failed in → where a plain retry restarts it.
-_RESTART = {
+# Keyed by the stage's value: the history's from_stage column reads back a plain str.
+_RESTART: dict[str, str] = {
     Stage.RECEIVED: "ingest",
     Stage.INGESTING: "ingest",
     Stage.RECORDED: "transcription",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -83,13 +84,14 @@ def mark_unqueued(call_id: int) -> None:
     )
 
 
-def _task_for(stage: str):
+def _task_for(stage: str) -> tuple[Queue, Callable[[int], None]]:
     from calls import tasks
 
-    return {
+    by_stage: dict[str, tuple[Queue, Callable[[int], None]]] = {
         Stage.RECEIVED: (Queue.DEFAULT, tasks.ingest_call),
         Stage.RECORDED: (Queue.ASR, tasks.transcribe_call),
-    }[stage]
+    }
+    return by_stage[stage]
 
 
 def _reclaim(stage: str, waiting: str, now: datetime.datetime) -> int:

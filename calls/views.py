@@ -3,10 +3,10 @@ recording link it redirects to on the filesystem storage."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_GET
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -26,6 +26,7 @@ from calls.serializers import (
     RolesInputSerializer,
     TranscriptSerializer,
 )
+from otto.auth import TenantRequest
 from otto.errors import error_body
 from otto.pagination import CursorPagination
 from otto.permissions import ALL_ROLES, MANAGERS, OFFICE
@@ -34,7 +35,8 @@ from otto.viewsets import Conflict, TenantViewSet
 
 class CallCursorPagination(CursorPagination):
     # Newest first; the id breaks ties between calls that started in the same microsecond.
-    ordering = ("-started_at", "-id")
+    # DRF takes a tuple here; the stubs type ordering as a single str.
+    ordering = ("-started_at", "-id")  # type: ignore[assignment]
 
     def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> tuple[str, ...]:
         # A search is ranked: best match first (the rank comes from calls.search).
@@ -55,9 +57,9 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     roles = {"default": ALL_ROLES, "retry": MANAGERS, "transcript_roles": OFFICE}
 
     def get_queryset(self) -> QuerySet[Call]:
-        return selectors.visible_calls(
-            super().get_queryset(), user=self.request.user, role=self.request.role
-        )
+        # ``cast``: as in TenantViewSet, authentication bound the tenant on the request.
+        request = cast(TenantRequest, self.request)
+        return selectors.visible_calls(super().get_queryset(), user=request.user, role=request.role)
 
     def get_serializer_class(self) -> type[CallSerializer]:
         return CallSerializer if self.action == "list" else CallDetailSerializer
@@ -171,7 +173,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
 
 
 @require_GET
-def recording_file(request: HttpRequest, token: str) -> HttpResponse:
+def recording_file(request: HttpRequest, token: str) -> HttpResponseBase:
     """Stream a recording to whoever holds a valid, unexpired link (no session needed, as
     with an S3 presigned URL: an ``<audio>`` element follows the redirect without a token)."""
     try:

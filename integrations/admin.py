@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
@@ -24,7 +24,7 @@ from otto.admin_base import ReadOnlyAdmin
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
     list_display = (
         "id",
         "provider",
@@ -85,7 +85,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     # --- replay ---------------------------------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         replay = self.admin_site.admin_view(require_POST(self.replay_view))
         return [
             path("<int:event_id>/replay/", replay, name="integrations_webhookevent_replay"),

@@ -25,11 +25,12 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
+from django.db.models import Field
 from django.http import HttpRequest
 from django.utils import timezone
 from django_ratelimit.core import get_usage
@@ -138,7 +139,9 @@ def body_key(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def unparseable(event_type: str, body: bytes, reason: str, company: Company | None = None):
+def unparseable(
+    event_type: str, body: bytes, reason: str, company: Company | None = None
+) -> Incoming:
     return Incoming(
         event_type=event_type,
         dedupe_key=body_key(body),
@@ -157,6 +160,11 @@ def decode_body(body: bytes) -> str:
     # Stored as text; a body that is not UTF-8 is kept readable (and fails parsing) rather
     # than dropped. JSON webhooks are UTF-8, so replays re-encode the exact signed bytes.
     return body.decode("utf-8", errors="replace")
+
+
+def _column(field: Field[Any, Any]) -> str:
+    # A concrete field always has its column; django-stubs type it optional for the rest.
+    return cast(str, field.column)
 
 
 def store_event(
@@ -186,15 +194,16 @@ def store_event(
     }
     connection = connections[router.db_for_write(WebhookEvent)]
     opts = WebhookEvent._meta
-    fields = [opts.get_field(name) for name in values]
+    concrete = {field.name: field for field in opts.concrete_fields}
+    fields = [concrete[name] for name in values]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(_column(field)) for field in fields)
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608 -- identifiers only
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
         f"ON CONFLICT ({quote('provider')}, {quote('dedupe_key')}) DO NOTHING "
-        f"RETURNING {quote(opts.pk.column)}"
+        f"RETURNING {quote(_column(opts.pk))}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

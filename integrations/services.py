@@ -18,6 +18,7 @@ import dataclasses
 import datetime
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -38,6 +39,7 @@ from integrations.inbox import (
 )
 from integrations.models import WebhookEvent
 from otto.metrics import counter
+from otto.models import Company
 from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
@@ -180,8 +182,10 @@ def process_event(event_id: int) -> str | None:
     return result.status
 
 
-def _finish(event: WebhookEvent, status: str, note: str = "", company=None) -> None:
-    changes = {
+def _finish(
+    event: WebhookEvent, status: str, note: str = "", company: Company | None = None
+) -> None:
+    changes: dict[str, Any] = {
         "status": status,
         "last_error": note,
         "processed_at": timezone.now() if status == Status.PROCESSED else None,
@@ -284,7 +288,7 @@ def replay_event(event: WebhookEvent) -> str:
         _set_error(event, message)
         raise ReplayRefused(f"event {event.pk}: {message}")
 
-    changes = {
+    changes: dict[str, Any] = {
         "status": incoming.status,
         "dedupe_key": incoming.dedupe_key[:255],
         "event_type": incoming.event_type[:100] or event.event_type,

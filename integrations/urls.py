@@ -1,10 +1,10 @@
 """Webhook endpoints (no JWT; each verifies its provider's signature)."""
 
-from django.urls import path
+from django.urls import URLPattern, path
 
 from integrations import views
 
-urlpatterns: list = [
+urlpatterns: list[URLPattern] = [
     path("webhooks/clerk", views.clerk_webhook, name="webhook-clerk"),
     path("webhooks/shunya", views.shunya_webhook, name="webhook-shunya"),
     path(

@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django_q.admin import ScheduleAdmin as DjangoQScheduleAdmin
 from django_q.models import Schedule
 
@@ -23,13 +25,17 @@ SECRET_FIELDS = ("callrail_api_key", "callrail_signing_key")
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Otto", {"fields": ("name", "clerk_user_id")}))
+class UserAdmin(DjangoUserAdmin[User]):
+    # Django's UserAdmin always sets fieldsets; the stubs type the attribute optional.
+    fieldsets = (
+        *(DjangoUserAdmin.fieldsets or ()),
+        ("Otto", {"fields": ("name", "clerk_user_id")}),
+    )
     list_display = ("username", "email", "name", "clerk_user_id", "is_staff", "is_active")
     search_fields = ("username", "email", "name", "clerk_user_id")
 
 
-class CompanyForm(forms.ModelForm):
+class CompanyForm(forms.ModelForm[Company]):
     """Every change goes through :func:`otto.services.update_company`, the one writer of
     CallRail ids and phone numbers, so the admin gets the same cross-tenant checks and
     keeps ``PhoneNumber`` and ``CallRailCompany`` rows in step. Secrets are write-only: a
@@ -90,7 +96,7 @@ class CompanyForm(forms.ModelForm):
             "twilio_number",
         ]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["callrail_company_ids"] = "\n".join(
@@ -109,7 +115,9 @@ class CompanyForm(forms.ModelForm):
         return _split(self.cleaned_data.get("callrail_company_ids"))
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        # ModelForm.clean() returns cleaned_data; the stubs say it may return None.
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
         if self.instance.pk is None:
@@ -173,7 +181,7 @@ def _phone(value: str) -> str:
         raise forms.ValidationError(exc.messages) from None
 
 
-class PhoneNumberInline(admin.TabularInline):
+class PhoneNumberInline(admin.TabularInline[PhoneNumber, Company]):
     """Shown, not edited: numbers change through the form's fields (update_company)."""
 
     model = PhoneNumber
@@ -182,12 +190,12 @@ class PhoneNumberInline(admin.TabularInline):
     readonly_fields = ("number", "kind", "created_at")
     fields = ("number", "kind", "created_at")
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Company | None = None) -> bool:
         return False
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(admin.ModelAdmin[Company]):
     form = CompanyForm
     list_display = ("name", "slug", "clerk_org_id", "is_active", "timezone", "created_at")
     list_filter = ("is_active",)
@@ -204,7 +212,9 @@ class CompanyAdmin(admin.ModelAdmin):
     def callrail_signing_key_status(self, company: Company) -> str:
         return "set" if company.callrail_signing_key else "not set"
 
-    def save_model(self, request, company: Company, form: CompanyForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, company: Company, form: CompanyForm, change: bool
+    ) -> None:
         if change:
             # update_company saved it while the form was validated (so its errors could be
             # shown on the form); saving the form's copy again would only race it.
@@ -216,7 +226,7 @@ class CompanyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(admin.ModelAdmin[Membership]):
     list_display = ("user", "company", "role", "revoked_at", "created_at")
     list_filter = ("role", "company", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("user__email", "user__clerk_user_id", "company__name")
@@ -225,7 +235,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(admin.ModelAdmin):
+class PhoneNumberAdmin(admin.ModelAdmin[PhoneNumber]):
     list_display = ("number", "kind", "company", "created_at")
     list_filter = ("kind", "company")
     search_fields = ("number",)
@@ -234,22 +244,24 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallRailCompany)
-class CallRailCompanyAdmin(admin.ModelAdmin):
+class CallRailCompanyAdmin(admin.ModelAdmin[CallRailCompany]):
     """Read-only: a claim is made through the company's form, which checks it."""
 
     list_display = ("callrail_company_id", "company", "created_at")
     search_fields = ("callrail_company_id", "company__name", "company__slug")
     list_select_related = ("company",)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: CallRailCompany | None = None
+    ) -> bool:
         return False
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(admin.ModelAdmin[Contact]):
     list_display = ("phone", "name", "email", "company", "created_at")
     list_filter = ("company",)
     search_fields = ("phone", "name", "email")
@@ -258,13 +270,15 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(QueueHeartbeat)
-class QueueHeartbeatAdmin(admin.ModelAdmin):
+class QueueHeartbeatAdmin(admin.ModelAdmin[QueueHeartbeat]):
     list_display = ("queue", "cluster", "beat_at", "host", "pid")
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: QueueHeartbeat | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: QueueHeartbeat | None = None
+    ) -> bool:
         return False
 
 
@@ -272,26 +286,26 @@ admin.site.unregister(Schedule)
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(DjangoQScheduleAdmin):
+class ScheduleAdmin(DjangoQScheduleAdmin):  # type: ignore[misc]  # django-q2 is untyped
     """Schedules are code (otto/schedules.py): ops may pause and resume, nothing else."""
 
     actions = ["pause", "resume"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in Schedule._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     @admin.action(description="Pause the selected schedules")
-    def pause(self, request, queryset) -> None:
+    def pause(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         count = queryset.update(repeats=0)
         self.message_user(request, f"Paused {count} schedule(s).", messages.SUCCESS)
 
     @admin.action(description="Resume the selected schedules")
-    def resume(self, request, queryset) -> None:
+    def resume(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         count = queryset.filter(repeats=0).update(repeats=-1)
         self.message_user(request, f"Resumed {count} schedule(s).", messages.SUCCESS)

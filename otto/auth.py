@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from django.conf import settings
@@ -159,6 +159,13 @@ class TenantRequest(Request):
     company: Company
     membership: Membership
     role: Role
+
+    if TYPE_CHECKING:
+        # Authentication succeeded, so the user is never AnonymousUser.
+        @property
+        def user(self) -> User: ...
+        @user.setter
+        def user(self, value: User) -> None: ...
 
 
 def bind_tenant(request: Request, membership: Membership | None) -> None:

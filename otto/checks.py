@@ -135,7 +135,9 @@ def check_webhook_secrets(
 
 
 @register(Tags.security, deploy=True)
-def check_callrail_single_tenant(app_configs=None, **kwargs):
+def check_callrail_single_tenant(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """The deployment-wide CallRail key reads for one named tenant only (docs/env.md)."""
     if not _production():
         return []

@@ -7,7 +7,7 @@ HTML pages, because people read those in a browser.
 """
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -56,6 +56,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         # Not an API error: let Django log it, report it and answer with handler500.
         return None
 
+    # DRF answers only APIExceptions, and the Django ones were converted into them above.
+    exc = cast(exceptions.APIException, exc)
+    details: object
     if isinstance(exc, exceptions.ValidationError):
         code, message = "validation_error", _message(exc.detail)
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
@@ -63,8 +66,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code
         message, details = _message(exc.detail), getattr(exc, "details", None) or {}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            details = {"retry_after_seconds": int(exc.wait) + 1}
+        # djangorestframework-stubs omit the ``wait`` attribute Throttled sets.
+        wait = exc.wait if isinstance(exc, exceptions.Throttled) else None  # type: ignore[attr-defined]
+        if wait is not None:
+            details = {"retry_after_seconds": int(wait) + 1}
     response.data = error_body(code, message, details)
     return response
 

@@ -12,12 +12,12 @@ from otto import selectors
 from otto.models import Contact
 
 
-class UTCIsoDateTimeField(IsoDateTimeField):
+class UTCIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter is untyped
     """ISO 8601 in, UTC out. Python accepts offsets up to ±23:59 and PostgreSQL refuses
     anything beyond ±15:59, so a value like ``…+20:20`` would be a database error (500)."""
 
     def to_python(self, value: Any) -> datetime | None:
-        parsed = super().to_python(value)
+        parsed: datetime | None = super().to_python(value)
         if parsed is None:
             return None
         try:
@@ -26,20 +26,20 @@ class UTCIsoDateTimeField(IsoDateTimeField):
             raise forms.ValidationError("This date-time is out of range.", code="invalid") from None
 
 
-class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]  # as above
     """The date-time filter for every list: see :class:`UTCIsoDateTimeField`."""
 
     field_class = UTCIsoDateTimeField
 
 
 @extend_schema_field(OpenApiTypes.INT)
-class IdFilter(django_filters.NumberFilter):
+class IdFilter(django_filters.NumberFilter):  # type: ignore[misc]  # django-filter is untyped
     """A row's id: an integer, not NumberFilter's decimal (``?contact=1.5`` is a 400)."""
 
     field_class = forms.IntegerField
 
 
-class ContactFilter(django_filters.FilterSet):
+class ContactFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
     search = django_filters.CharFilter(
         method="filter_search", help_text="Part of the name, or digits of the phone number."
     )
@@ -54,5 +54,7 @@ class ContactFilter(django_filters.FilterSet):
         model = Contact
         fields = ["search", "created_after", "created_before", "email", "city", "state"]
 
-    def filter_search(self, queryset: QuerySet[Contact], name: str, value: str):
+    def filter_search(
+        self, queryset: QuerySet[Contact], name: str, value: str
+    ) -> QuerySet[Contact]:
         return selectors.search_contacts(queryset, value)

@@ -1,4 +1,6 @@
 import datetime
+from collections.abc import Iterable
+from typing import Any, Protocol, cast
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -9,7 +11,11 @@ from otto.crypto import EncryptedSecretField
 from otto.queues import Queue
 
 
-class TimestampedQuerySet(models.QuerySet):
+class _Timestamped(Protocol):
+    updated_at: datetime.datetime
+
+
+class TimestampedQuerySet[M: models.Model](models.QuerySet[M]):
     """A queryset whose writes advance ``updated_at``, for every model that has one.
 
     ``auto_now`` only acts in ``Model.save()``, but most writes here are compare-and-set
@@ -18,25 +24,29 @@ class TimestampedQuerySet(models.QuerySet):
     ``bulk_update``'s fields) keeps its value.
     """
 
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any) -> int:
         # An empty update writes nothing, and must not start writing a timestamp.
         if kwargs:
             kwargs.setdefault("updated_at", timezone.now())
         return super().update(**kwargs)
 
-    update.alters_data = True
+    # Django's marker (templates never call it); mypy cannot declare a function attribute.
+    update.alters_data = True  # type: ignore[attr-defined]
 
-    def bulk_update(self, objs, fields, batch_size=None):
+    def bulk_update(
+        self, objs: Iterable[M], fields: Iterable[str], batch_size: int | None = None
+    ) -> int:
         objs = list(objs)
         fields = list(fields)
         if fields and "updated_at" not in fields:
             now = timezone.now()
             for obj in objs:
-                obj.updated_at = now
+                # Every model on this queryset has ``updated_at``; M's bound cannot say so.
+                cast(_Timestamped, obj).updated_at = now
             fields.append("updated_at")
         return super().bulk_update(objs, fields, batch_size=batch_size)
 
-    bulk_update.alters_data = True
+    bulk_update.alters_data = True  # type: ignore[attr-defined]  # as update above
 
 
 # use_in_migrations stays False: the manager changes no schema, so the autodetector and the

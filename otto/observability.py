@@ -50,20 +50,24 @@ _VERBATIM = frozenset(
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: item if key in _VERBATIM else _scrub(item) for key, item in value.items()}
+        return _scrub_mapping(value)
     if isinstance(value, list | tuple):
         return [_scrub(item) for item in value]
     return redact_value(value)
 
 
+def _scrub_mapping(value: dict[str, Any]) -> dict[str, Any]:
+    return {key: item if key in _VERBATIM else _scrub(item) for key, item in value.items()}
+
+
 def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
     """The event with PII masked in its message, exceptions, extra, contexts, tags, request
     (body, headers, query string, URL), breadcrumbs and any frame variables."""
-    return _scrub(event)
+    return _scrub_mapping(event)
 
 
 def scrub_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
-    return _scrub(crumb)
+    return _scrub_mapping(crumb)
 
 
 def sentry_options(dsn: str, environment: str, traces_sample_rate: float) -> dict[str, Any]:

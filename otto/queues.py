@@ -19,7 +19,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from django.conf import settings
 from django.db import transaction
@@ -97,9 +97,19 @@ UNQUEUED: dict[str, Callable[..., None]] = {}
 _ID_TYPES = (int, str, uuid.UUID)
 
 
+@overload
+def task[F: Callable[..., Any]](func: F, *, unqueued: Callable[..., None] | None = None) -> F: ...
+
+
+@overload
+def task[F: Callable[..., Any]](
+    func: None = None, *, unqueued: Callable[..., None] | None = None
+) -> Callable[[F], F]: ...
+
+
 def task(
     func: Callable[..., Any] | None = None, *, unqueued: Callable[..., None] | None = None
-) -> Any:
+) -> Callable[..., Any]:
     """Mark ``func`` as a task that :func:`enqueue` may push.
 
     The wrapper binds the request id of the code that enqueued it, so one id follows a

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from integrations.callrail.client import CallRailClient
+from otto.crypto import Secret
 from otto.models import CallRailCompany, Company, Contact, Membership, PhoneNumber, User
 
 
@@ -79,7 +80,7 @@ def callrail_credentials(company: Company) -> tuple[str | None, str | None]:
     """
     secret = company.callrail_api_key
     # A Secret once loaded from the database; a plain str on an instance just assigned.
-    key = secret.reveal() if hasattr(secret, "reveal") else secret
+    key = secret.reveal() if isinstance(secret, Secret) else secret
     account = company.callrail_account_id or None
     if not key and uses_deployment_callrail_key(company):
         return settings.CALLRAIL_API_KEY, account or settings.CALLRAIL_ACCOUNT_ID

@@ -6,6 +6,7 @@ only their presence is ever read back.
 
 from __future__ import annotations
 
+import datetime
 import zoneinfo
 from typing import Any
 
@@ -60,18 +61,18 @@ class TimeZoneField(serializers.CharField):
     """An IANA time zone name (checked by the serializer against the same database)."""
 
 
-class MeUserSerializer(serializers.Serializer):
+class MeUserSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     email = serializers.EmailField()
     name = serializers.CharField()
 
 
-class MeCompanySerializer(serializers.Serializer):
+class MeCompanySerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
 
-class MeSerializer(serializers.Serializer):
+class MeSerializer(serializers.Serializer[dict[str, Any]]):
     user = MeUserSerializer()
     company = MeCompanySerializer()
     role = serializers.ChoiceField(choices=Role.choices)
@@ -98,7 +99,7 @@ class BusinessHoursField(serializers.DictField):
     child = serializers.ListField(child=ClockTimeField(), max_length=2)
 
 
-class CompanySerializer(serializers.ModelSerializer):
+class CompanySerializer(serializers.ModelSerializer[Company]):
     tracking_numbers = serializers.ListField(child=PhoneField(), max_length=100, required=False)
     twilio_number = PhoneField(allow_blank=True, required=False)
     # CallRailCompany rows; numeric legacy ids come in as numbers too.
@@ -180,7 +181,9 @@ class CompanySerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("A number is listed twice.")
         return value
 
-    def validate_business_hours(self, value: dict[str, list]) -> dict[str, list[str]]:
+    def validate_business_hours(
+        self, value: dict[str, list[datetime.time]]
+    ) -> dict[str, list[str]]:
         hours: dict[str, list[str]] = {}
         for day, span in value.items():
             if day not in WEEKDAYS:
@@ -209,7 +212,7 @@ class CompanySerializer(serializers.ModelSerializer):
         return attrs
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class ContactSerializer(serializers.ModelSerializer[Contact]):
     phone = PhoneField()
 
     class Meta:
@@ -228,31 +231,33 @@ class ContactSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         # The (company, phone) constraint is enforced by the service (409, not 400).
-        validators: list = []
+        validators: list[object] = []
 
 
 class CursorField(serializers.CharField):
-    def to_internal_value(self, data: Any) -> Cursor:
+    # A field may convert what it reads; the stubs pin CharField's internal value to str.
+    def to_internal_value(self, data: Any) -> Cursor:  # type: ignore[override]
         try:
             return Cursor.decode(super().to_internal_value(data))
         except ValueError:
             raise serializers.ValidationError("This is not a cursor from this list.") from None
 
 
-class TimelineQuerySerializer(serializers.Serializer):
+class TimelineQuerySerializer(serializers.Serializer[dict[str, Any]]):
     cursor = CursorField(required=False, help_text="The `next` link's cursor.")
     page_size = serializers.IntegerField(required=False, default=50, min_value=1, max_value=200)
 
 
-class TimelineItemSerializer(serializers.Serializer):
+class TimelineItemSerializer(serializers.Serializer[dict[str, Any]]):
     type = serializers.CharField(
         help_text='What happened: "call" (messages and appointments '
         "come later). `data` is that item's own shape."
     )
     at = serializers.DateTimeField()
-    data = serializers.DictField()
+    # DRF allows a field named ``data``; the stubs see only the Serializer.data property.
+    data = serializers.DictField()  # type: ignore[assignment]
 
 
-class TimelinePageSerializer(serializers.Serializer):
+class TimelinePageSerializer(serializers.Serializer[dict[str, Any]]):
     next = serializers.URLField(allow_null=True)
     results = TimelineItemSerializer(many=True)

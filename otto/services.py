@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from typing import Any
 
 import phonenumbers
@@ -254,7 +255,7 @@ def update_company(company: Company, **changes: Any) -> Company:
     return _apply_company_changes(company, changes, callrail_ids)
 
 
-def _distinct(values) -> list[str]:
+def _distinct(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(value for value in values if value))
 
 

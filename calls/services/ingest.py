@@ -83,9 +83,10 @@ def _ingest(claim: stages.Claim, listed: schemas.Call | None) -> str | None:
     client = core_selectors.callrail_client(call.company)
     found = listed or client.get_call(call.external_id)
     if found.id != call.external_id:
-        call = take_canonical_id(claim, found.id)
-        if call is None:
+        renamed = take_canonical_id(claim, found.id)
+        if renamed is None:
             return None
+        call = renamed
     previous = call.recording.name or ""
     call = apply_callrail_call(call, found, claim=claim)
     reason = recording.nothing_to_record(found)

@@ -12,6 +12,7 @@ one call end as one ``Call``.
 from __future__ import annotations
 
 import datetime
+from typing import cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -72,6 +73,8 @@ def upsert_call(
     key = {"company": company, "source": Call.Source.CALLRAIL}
     calls = Call.objects.filter(**key)
     if canonical is None:
+        # With no canonical id, the check above guarantees a legacy one.
+        legacy = cast(str, legacy)
         # Known under its CAL… id (legacy_id kept) or provisionally under the number.
         known = sorted(
             calls.filter(Q(external_id=legacy) | Q(legacy_id=legacy)),

@@ -140,7 +140,8 @@ def _classify(body: bytes) -> Incoming:
         # pydantic quotes the offending input, which may be transcript text.
         reason = redact_text(f"not a Shunya job event: {exc}").text
         return unparseable(kind, body, reason[:500])
-    company = Company.objects.filter(pk=_company_id(event)).first()
+    company_id = _company_id(event)
+    company = Company.objects.filter(pk=company_id).first() if company_id is not None else None
     return Incoming(
         event_type=event.event,
         dedupe_key=f"{event.job.job_id}:{event.event}",

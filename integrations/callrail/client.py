@@ -224,7 +224,9 @@ class CallRailClient:
 
     # --- paging ------------------------------------------------------------------------
 
-    def _offset_pages(self, http: httpx.Client, path: str, params: dict) -> Iterator[Call]:
+    def _offset_pages(
+        self, http: httpx.Client, path: str, params: dict[str, Any]
+    ) -> Iterator[Call]:
         page = 1
         while True:
             with track(PROVIDER, "list_calls"):
@@ -236,9 +238,11 @@ class CallRailClient:
                 return
             page += 1
 
-    def _relative_pages(self, http: httpx.Client, path: str, params: dict) -> Iterator[Call]:
+    def _relative_pages(
+        self, http: httpx.Client, path: str, params: dict[str, Any]
+    ) -> Iterator[Call]:
         url: str | None = self.base_url + path
-        query: dict | None = params | {"relative_pagination": "true"}
+        query: dict[str, Any] | None = params | {"relative_pagination": "true"}
         seen: set[str] = set()
         while url:
             with track(PROVIDER, "list_calls"):
@@ -275,7 +279,7 @@ class CallRailClient:
             },
         )
 
-    def _get(self, http: httpx.Client, url: str, params: dict | None = None) -> Any:
+    def _get(self, http: httpx.Client, url: str, params: dict[str, Any] | None = None) -> Any:
         label = f"GET {urlsplit(url).path}"
         for attempt in range(self.max_retries + 1):
             try:
@@ -343,8 +347,8 @@ def _error_text(response: httpx.Response) -> str:
         data = response.json()
     except ValueError:
         return response.text[:200] or response.reason_phrase
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
+    if isinstance(data, dict) and isinstance(error := data.get("error"), str):
+        return error
     return str(data)[:200]
 
 

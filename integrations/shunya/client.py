@@ -57,8 +57,8 @@ class ShunyaClient:
         )
         return cls(
             base_url=base_url,
-            api_key=settings.UWC_API_KEY,
-            jwt_secret=settings.UWC_JWT_SECRET,
+            api_key=settings.UWC_API_KEY or "",
+            jwt_secret=settings.UWC_JWT_SECRET or "",
             version=settings.UWC_VERSION,
             timeout=float(settings.PROVIDER_TIMEOUTS["shunya"]),
         )

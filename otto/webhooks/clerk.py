@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -180,7 +180,7 @@ def delete_user(event: WebhookEvent) -> HandlerResult | None:
 # --- organizations -----------------------------------------------------------------------
 
 
-def _slug_candidates(data: OrganizationData):
+def _slug_candidates(data: OrganizationData) -> Iterator[str]:
     base = slugify(data.slug or data.name)[:60] or "org"
     yield base
     for number in range(2, 20):

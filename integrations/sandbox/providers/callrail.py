@@ -69,7 +69,8 @@ def _calls(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
 
 def _key_accounts(sandbox: Sandbox) -> dict[str, set[str]]:
     """API key → the accounts it may read (keys given to the control routes)."""
-    return sandbox.state["callrail"].setdefault("key_accounts", {})
+    key_accounts: dict[str, set[str]] = sandbox.state["callrail"].setdefault("key_accounts", {})
+    return key_accounts
 
 
 def _grant(sandbox: Sandbox, api_key: str, account: str) -> None:
@@ -101,7 +102,7 @@ SANDBOX_COMPANIES = {
 def _companies(sandbox: Sandbox, account: str) -> dict[str, str]:
     """The account's companies, ``COM…`` id → name."""
     registered = sandbox.state["callrail"].setdefault("companies", {})
-    found = dict(SANDBOX_COMPANIES.get(account, {})) | registered.get(account, {})
+    found: dict[str, str] = dict(SANDBOX_COMPANIES.get(account, {})) | registered.get(account, {})
     for call in _calls(sandbox).values():
         if call["_account_id"] == account:
             found.setdefault(call["company_id"], call["company_name"])
