@@ -8,7 +8,7 @@ fills in its ``AppConfig.ready()``. A provider whose app is not installed answer
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations import inbox, services
@@ -59,3 +59,24 @@ def callrail_webhook(request: HttpRequest, event_type: str) -> JsonResponse:
 @csrf_exempt
 def shunya_webhook(request: HttpRequest) -> JsonResponse:
     return _receive(request, Provider.SHUNYA)
+
+
+# What Twilio expects back: TwiML, here with nothing for it to do (providers.md §2.2).
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _receive_twilio(request: HttpRequest, event_type: str) -> HttpResponse:
+    response = _receive(request, Provider.TWILIO, event_type)
+    if response.status_code != 200:
+        return response
+    return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+
+
+@csrf_exempt
+def twilio_inbound_webhook(request: HttpRequest) -> HttpResponse:
+    return _receive_twilio(request, "sms.inbound")
+
+
+@csrf_exempt
+def twilio_status_webhook(request: HttpRequest) -> HttpResponse:
+    return _receive_twilio(request, "sms.status")

@@ -34,6 +34,17 @@ PROVIDER = "twilio"
 STATUS_CALLBACK_PATH = "/sms/twilio-status"
 
 
+class TwilioError(ProviderError):
+    """A ProviderError carrying Twilio's error code (21211 invalid number, 21610 opted out)."""
+
+    def __init__(self, detail: str, *, status: int, code: int | None, retry_after: float | None):
+        transient = status == 429 or status >= 500
+        super().__init__(
+            PROVIDER, detail, permanent=not transient, status=status, retry_after=retry_after
+        )
+        self.code = code
+
+
 @dataclass(frozen=True)
 class SmsMessage:
     """A message as Twilio reports it."""
@@ -119,6 +130,20 @@ class TwilioClient:
             )
             return _message(message)
 
+    def list_messages(
+        self, *, to: str, from_: str, created_after: datetime.datetime, limit: int = 20
+    ) -> list[SmsMessage]:
+        """The newest messages ``from_`` → ``to`` created since ``created_after``: how a
+        retried send finds what Twilio already accepted. Not filtered by Twilio's
+        ``DateSent``: a message still queued there has no sent date yet."""
+        with track(PROVIDER, "list_messages"):
+            found = self._call(
+                "list_messages",
+                lambda client: client.messages.list(to=to, from_=from_, limit=limit),
+            )
+            messages = [_message(instance) for instance in found]
+        return [m for m in messages if m.date_created is None or m.date_created >= created_after]
+
     def get_message(self, sid: str) -> SmsMessage:
         with track(PROVIDER, "get_message"):
             return _message(self._call("get_message", lambda client: client.messages(sid).fetch()))
@@ -141,11 +166,11 @@ class TwilioClient:
                     logger.info("Twilio rate limit on %s; retrying in %.1fs", operation, wait)
                     time.sleep(wait)
                     continue
-                raise ProviderError.from_status(
-                    PROVIDER,
-                    exc.status,
+                raise TwilioError(
                     f"{operation}: Twilio error {exc.code}: {exc.msg}",
-                    http.retry_after,
+                    status=exc.status,
+                    code=exc.code,
+                    retry_after=http.retry_after,
                 ) from exc
             except requests.Timeout as exc:
                 raise ProviderError(PROVIDER, f"{operation} timed out", permanent=False) from exc

@@ -5,6 +5,8 @@
   JSON (``{"code", "message", "more_info", "status"}``). Magic numbers, like Twilio's test
   credentials: To ``+15005550001`` is invalid (21211), ``+15005550004`` has opted out (21610).
 - ``GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json``.
+- ``GET /2010-04-01/Accounts/{AccountSid}/Messages.json?To=&From=&DateSent>=YYYY-MM-DD``:
+  the list a retried send reconciles against, newest first, one page.
 - After a send, the message moves to ``sent`` and then ``delivered``; each change is POSTed
   form-encoded to the ``StatusCallback`` URL and signed as Twilio signs
   (``X-Twilio-Signature``). Like Twilio, no callback is sent for the initial ``queued``.
@@ -157,6 +159,40 @@ def create_message(request: Request) -> Response:
     sandbox.later(delay, lambda: _advance(sandbox, sid, "sent"))
     sandbox.later(2 * delay, lambda: _advance(sandbox, sid, "delivered"))
     return Response.json(_public(message), 201)
+
+
+@route("GET", ACCOUNT + r"/Messages\.json", "twilio.messages.list")
+def list_messages(request: Request) -> Response:
+    if not _authorized(request):
+        return _error(401, 20003, "Authenticate")
+    account = request.params["account_sid"]
+    to, sender = request.arg("To"), request.arg("From")
+    # The SDK sends date_sent_after as "DateSent>" = YYYY-MM-DD: a day, like Twilio.
+    since = request.arg("DateSent>")
+    with request.sandbox.lock:
+        rows = [
+            _public(message)
+            for message in _messages(request.sandbox).values()
+            if message["account_sid"] == account
+            and (to is None or message["to"] == to)
+            and (sender is None or message["from"] == sender)
+            and (since is None or message["_created"].date().isoformat() >= since[:10])
+        ]
+    rows.reverse()
+    uri = f"/{API_VERSION}/Accounts/{account}/Messages.json"
+    return Response.json(
+        {
+            "messages": rows,
+            "end": max(len(rows) - 1, 0),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": len(rows),
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
+    )
 
 
 @route("GET", ACCOUNT + r"/Messages/(?P<sid>[A-Z]{2}[0-9a-f]{32})\.json", "twilio.messages.get")

@@ -1,0 +1,163 @@
+"""SMS threads and messages, and the consent ledger every outbound message is gated by."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from otto.models import Company, Contact
+
+
+class Thread(models.Model):
+    """The SMS conversation between a company and one contact."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="sms_threads")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="sms_threads")
+    # The contact's number (E.164) when the thread started: the number texts go to.
+    phone = models.CharField(max_length=20)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=160, blank=True)
+    # Inbound messages since someone last read the thread.
+    unread = models.PositiveIntegerField(default=0)
+    # The quiet-hours exception: a manual reply within 24 h of the contact's last text.
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "contact"], name="messaging_thread_company_contact_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["company", "-last_message_at", "-id"],
+                name="messaging_thread_activity_idx",
+            ),
+            models.Index(fields=["company", "phone"], name="messaging_thread_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({self.company_id})"
+
+
+class Message(models.Model):
+    """One SMS or MMS, inbound or outbound, with where its delivery stands."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        # Deferred by the gate to the recipient's next allowed minute (scheduled_for).
+        SCHEDULED = "scheduled", "Scheduled"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        UNDELIVERED = "undelivered", "Undelivered"
+        FAILED = "failed", "Failed"
+        # Refused by the gate (status_reason says why); never sent.
+        BLOCKED = "blocked", "Blocked"
+
+    class Kind(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        RECOVERY = "recovery", "Missed-call recovery"
+        FOLLOWUP = "followup", "Follow-up"
+        AUTO_REPLY = "auto_reply", "Auto-reply"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="sms_messages")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    status_reason = models.CharField(max_length=255, blank=True)
+    from_number = models.CharField(max_length=20)
+    to_number = models.CharField(max_length=20)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, blank=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    media = models.JSONField(default=list, blank=True)
+    twilio_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Written before Twilio is called: a retry after a killed worker finds the message
+    # Twilio already accepted (messaging.sending) instead of sending it again.
+    send_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["thread", "created_at", "id"], name="messaging_msg_thread_idx"),
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="messaging_msg_due_idx",
+                condition=models.Q(status__in=["queued", "scheduled", "sending"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.status} {self.to_number}"
+
+
+class ConsentEvent(models.Model):
+    """One opt-out, opt-in or HELP of a phone number: the append-only consent ledger."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        AI_VOICE = "ai_voice", "AI voice calls"
+
+    class Action(models.TextChoices):
+        OPT_OUT = "opt_out", "Opt out"
+        OPT_IN = "opt_in", "Opt in"
+        HELP = "help", "Help"
+
+    class Source(models.TextChoices):
+        KEYWORD = "keyword", "Keyword"
+        FREE_TEXT = "free_text", "Free-text revocation"
+        CARRIER_ERROR = "carrier_error", "Carrier error"
+        API = "api", "API"
+        ADMIN = "admin", "Admin"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="consent_events")
+    phone = models.CharField(max_length=20)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="consent_events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["company", "phone", "channel", "-created_at", "-id"],
+                name="messaging_consent_phone_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} {self.channel} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The ledger is evidence: an event is written once and never edited.
+        if self.pk is not None:
+            raise ValueError("consent events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("consent events are append-only")

@@ -1,0 +1,62 @@
+"""Reads for messaging. The company comes first; every lookup by id includes it."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import QuerySet
+
+from messaging.models import ConsentEvent, Message, Thread
+from otto.models import Company
+
+Action = ConsentEvent.Action
+
+
+def thread_list(company: Company) -> QuerySet[Thread]:
+    return Thread.objects.filter(company=company).select_related("contact")
+
+
+def thread_messages(company: Company, thread: Thread) -> QuerySet[Message]:
+    return Message.objects.filter(company=company, thread=thread)
+
+
+def consent_history(company: Company, phone: str, channel: str) -> QuerySet[ConsentEvent]:
+    """Newest first."""
+    return ConsentEvent.objects.filter(company=company, phone=phone, channel=channel).order_by(
+        "-created_at", "-id"
+    )
+
+
+def consent_state(company: Company, phone: str, channel: str = "sms") -> str | None:
+    """The latest opt-out or opt-in (HELP changes nothing), or None when never recorded."""
+    return (
+        consent_history(company, phone, channel)
+        .exclude(action=Action.HELP)
+        .values_list("action", flat=True)
+        .first()
+    )
+
+
+def is_opted_out(company: Company, phone: str, channel: str = "sms") -> bool:
+    return consent_state(company, phone, channel) == Action.OPT_OUT
+
+
+def message_by_sid(company: Company, sid: str) -> Message | None:
+    return Message.objects.filter(company=company, twilio_sid=sid).first()
+
+
+def due_messages(now: datetime.datetime, limit: int = 500) -> list[int]:
+    """Deferred messages whose window opened and queued ones whose retry is due."""
+    due = Message.objects.filter(
+        status__in=[Message.Status.SCHEDULED, Message.Status.QUEUED],
+        next_attempt_at__lte=now,
+    )
+    return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+
+
+def stale_sends(claimed_before: datetime.datetime, limit: int = 500) -> list[int]:
+    """Sends claimed this long ago with no SID: their worker died mid-send."""
+    stale = Message.objects.filter(
+        status=Message.Status.SENDING, twilio_sid__isnull=True, claimed_at__lt=claimed_before
+    )
+    return list(stale.values_list("pk", flat=True)[:limit])

@@ -1,0 +1,209 @@
+"""Writes for messaging: threads, inbound and outbound messages, statuses, consent."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from messaging import consent, gate
+from messaging.models import ConsentEvent, Message, Thread
+from otto.models import Company, Contact, User
+from otto.queues import Queue, enqueue
+
+logger = logging.getLogger(__name__)
+
+Status = Message.Status
+PREVIEW_LENGTH = 160
+
+# Forward order of an outbound message's delivery. Callbacks arrive out of order, so a
+# status only moves to a higher rank; undelivered and failed are terminal.
+STATUS_RANK = {
+    Status.QUEUED: 0,
+    Status.SENDING: 1,
+    Status.SENT: 2,
+    Status.DELIVERED: 3,
+    Status.UNDELIVERED: 4,
+    Status.FAILED: 4,
+}
+OPTED_OUT_AT_CARRIER = "21610"
+
+
+class SendRefused(Exception):
+    """The gate refused a manual message; ``message`` is stored ``blocked`` with why."""
+
+    def __init__(self, decision: gate.Decision, message: Message) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
+        self.message = message
+
+
+def ensure_thread(company: Company, phone: str) -> Thread:
+    """The contact's thread, the contact and the thread created when new."""
+    contact, _ = Contact.objects.get_or_create(company=company, phone=phone)
+    thread, _ = Thread.objects.get_or_create(
+        company=company, contact=contact, defaults={"phone": phone}
+    )
+    return thread
+
+
+def _touch(thread: Thread, message: Message, *, inbound: bool) -> None:
+    changes: dict[str, Any] = {
+        "last_message_at": message.created_at,
+        "last_message_preview": message.body[:PREVIEW_LENGTH],
+    }
+    if inbound:
+        changes["unread"] = F("unread") + 1
+        changes["last_inbound_at"] = message.created_at
+    Thread.objects.filter(pk=thread.pk).update(**changes)
+
+
+def record_consent(
+    company: Company,
+    *,
+    phone: str,
+    action: str,
+    source: str,
+    channel: str = ConsentEvent.Channel.SMS,
+    message: Message | None = None,
+    actor: User | None = None,
+    note: str = "",
+) -> ConsentEvent:
+    """Append one event to the ledger (never edits one)."""
+    return ConsentEvent.objects.create(
+        company=company,
+        phone=phone,
+        channel=channel,
+        action=action,
+        source=source,
+        message=message,
+        actor=actor,
+        note=note[:255],
+    )
+
+
+def receive_message(
+    company: Company,
+    *,
+    sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    media: list[dict[str, str]],
+) -> Message:
+    """Store an inbound SMS once per Twilio sid, thread it, and apply its consent meaning."""
+    existing = Message.objects.filter(twilio_sid=sid).first()
+    if existing is not None:
+        return existing
+    thread = ensure_thread(company, from_number)
+    message = Message.objects.create(
+        company=company,
+        thread=thread,
+        direction=Message.Direction.INBOUND,
+        body=body,
+        status=Status.RECEIVED,
+        from_number=from_number,
+        to_number=to_number,
+        media=media,
+        twilio_sid=sid,
+    )
+    _touch(thread, message, inbound=True)
+    meaning = consent.classify(body)
+    if meaning is not None:
+        action, source = meaning
+        record_consent(company, phone=from_number, action=action, source=source, message=message)
+    return message
+
+
+def record_status(message: Message, status: str, error_code: str = "") -> bool:
+    """Move an outbound message forward to ``status``; False when that would go backwards."""
+    rank = STATUS_RANK.get(status)
+    if rank is None:
+        return False
+    lower = [name for name, value in STATUS_RANK.items() if value < rank]
+    changes: dict[str, Any] = {"status": status}
+    if error_code:
+        changes["error_code"] = error_code
+    moved = Message.objects.filter(pk=message.pk, status__in=lower).update(**changes)
+    if error_code == OPTED_OUT_AT_CARRIER:
+        record_consent(
+            message.company,
+            phone=message.to_number,
+            action=ConsentEvent.Action.OPT_OUT,
+            source=ConsentEvent.Source.CARRIER_ERROR,
+            message=message,
+            note=f"Twilio error {error_code}",
+        )
+    return bool(moved)
+
+
+def send_message(
+    company: Company,
+    thread: Thread,
+    *,
+    body: str,
+    kind: str = Message.Kind.MANUAL,
+    sent_by: User | None = None,
+    now: datetime.datetime | None = None,
+) -> Message:
+    """Store an outbound message and queue it through the gate.
+
+    Allowed: ``queued`` and sent on queue ``followups``. Deferred (automated, quiet hours):
+    ``scheduled`` for the window's opening. Refused (opted out, or a manual message in quiet
+    hours): stored ``blocked`` with the reason and :class:`SendRefused` raised.
+    """
+    from messaging import tasks  # tasks imports this module back
+
+    now = now or timezone.now()
+    decision = gate.check_send(
+        company, to=thread.phone, kind=kind, now=now, last_inbound_at=thread.last_inbound_at
+    )
+    if decision.allowed:
+        status, reason, due = Status.QUEUED, "", now
+    elif decision.deferred:
+        status, reason, due = Status.SCHEDULED, decision.reason, decision.send_at
+    else:
+        status, reason, due = Status.BLOCKED, decision.reason, None
+    message = Message.objects.create(
+        company=company,
+        thread=thread,
+        direction=Message.Direction.OUTBOUND,
+        body=body,
+        status=status,
+        status_reason=reason,
+        from_number=company.twilio_number,
+        to_number=thread.phone,
+        sent_by=sent_by,
+        kind=kind,
+        scheduled_for=decision.send_at if decision.deferred else None,
+        next_attempt_at=due,
+    )
+    if status == Status.BLOCKED:
+        raise SendRefused(decision, message)
+    _touch(thread, message, inbound=False)
+    if status == Status.QUEUED:
+        enqueue(Queue.FOLLOWUPS, tasks.deliver_message, message.pk)
+    return message
+
+
+def mark_read(thread: Thread) -> None:
+    Thread.objects.filter(pk=thread.pk).update(unread=0)
+
+
+def opt_out(
+    company: Company, *, phone: str, channel: str, actor: User | None, source: str
+) -> ConsentEvent:
+    """A person records an opt-out (API or admin)."""
+    with transaction.atomic():
+        return record_consent(
+            company,
+            phone=phone,
+            action=ConsentEvent.Action.OPT_OUT,
+            source=source,
+            channel=channel,
+            actor=actor,
+        )

@@ -1,0 +1,24 @@
+"""Messaging tasks: ids in, one service each."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from messaging import selectors, sending
+from otto.queues import Queue, enqueue, task
+
+
+@task
+def deliver_message(message_id: int) -> str | None:
+    return sending.deliver(message_id)
+
+
+@task
+def dispatch_due_messages() -> int:
+    """Every minute: deferred messages whose window opened, retries that are due, and
+    sends whose worker died (their claim went stale)."""
+    ids = selectors.due_messages(timezone.now())
+    ids += selectors.stale_sends(timezone.now() - sending.SEND_DEADLINE)
+    for message_id in ids:
+        enqueue(Queue.FOLLOWUPS, deliver_message, message_id)
+    return len(ids)
