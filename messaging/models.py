@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from otto.models import Company, Contact
 
@@ -18,7 +19,8 @@ class Thread(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="sms_threads")
     # The contact's number (E.164) when the thread started: the number texts go to.
     phone = models.CharField(max_length=20)
-    last_message_at = models.DateTimeField(null=True, blank=True)
+    # Never null: the list is ordered (and cursor-paginated) by it.
+    last_message_at = models.DateTimeField(default=timezone.now)
     last_message_preview = models.CharField(max_length=160, blank=True)
     # Inbound messages since someone last read the thread.
     unread = models.PositiveIntegerField(default=0)

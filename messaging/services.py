@@ -6,7 +6,6 @@ import datetime
 import logging
 from typing import Any
 
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -195,15 +194,21 @@ def mark_read(thread: Thread) -> None:
 
 
 def opt_out(
-    company: Company, *, phone: str, channel: str, actor: User | None, source: str
+    company: Company,
+    *,
+    phone: str,
+    channel: str,
+    actor: User | None,
+    source: str,
+    note: str = "",
 ) -> ConsentEvent:
     """A person records an opt-out (API or admin)."""
-    with transaction.atomic():
-        return record_consent(
-            company,
-            phone=phone,
-            action=ConsentEvent.Action.OPT_OUT,
-            source=source,
-            channel=channel,
-            actor=actor,
-        )
+    return record_consent(
+        company,
+        phone=phone,
+        action=ConsentEvent.Action.OPT_OUT,
+        source=source,
+        channel=channel,
+        actor=actor,
+        note=note,
+    )

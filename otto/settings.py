@@ -383,6 +383,8 @@ DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
 ENABLE_RATE_LIMITING = env_bool("ENABLE_RATE_LIMITING", True)
 RATE_LIMIT_USER = env_rate("RATE_LIMIT_USER", "60/minute")
 RATE_LIMIT_TENANT = env_rate("RATE_LIMIT_TENANT", "600/minute")
+# Messaging (docs/messaging.md): manual sends per company, on top of the API limits.
+RATE_LIMIT_SMS_SEND = env_rate("RATE_LIMIT_SMS_SEND", "120/minute")
 IDEMPOTENCY_TTL_DAYS = env_int("IDEMPOTENCY_TTL_DAYS", 90, minimum=1)
 
 REST_FRAMEWORK = {

@@ -15,6 +15,7 @@ import factory as factory_boy
 from django.db.models import Model
 
 from calls.models import Call
+from messaging.models import Thread
 from otto.models import Company, Contact
 
 FACTORIES: dict[type[Model], Callable[[Company], Model]] = {}
@@ -66,3 +67,9 @@ class CallFactory(factory_boy.django.DjangoModelFactory):
 @factory(Call)
 def make_call(company: Company) -> Call:
     return CallFactory(company=company, contact=ContactFactory(company=company))
+
+
+@factory(Thread)
+def make_thread(company: Company) -> Thread:
+    contact = ContactFactory(company=company)
+    return Thread.objects.create(company=company, contact=contact, phone=contact.phone)

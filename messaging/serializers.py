@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from messaging.models import ConsentEvent, Message, Thread
+from otto.services import check_phone
+
+
+class ThreadSerializer(serializers.ModelSerializer[Thread]):
+    class Meta:
+        model = Thread
+        fields = ["id", "contact", "phone", "last_message_at", "last_message_preview", "unread"]
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer[Message]):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "direction",
+            "body",
+            "status",
+            "status_reason",
+            "from_number",
+            "to_number",
+            "sent_by",
+            "kind",
+            "error_code",
+            "media",
+            "scheduled_for",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class SendInputSerializer(serializers.Serializer[None]):
+    body = serializers.CharField(max_length=1600, trim_whitespace=True, allow_blank=False)
+
+
+class ConsentEventSerializer(serializers.ModelSerializer[ConsentEvent]):
+    class Meta:
+        model = ConsentEvent
+        fields = [
+            "id",
+            "phone",
+            "channel",
+            "action",
+            "source",
+            "message",
+            "actor",
+            "note",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+def _phone(value: str) -> str:
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    try:
+        return check_phone(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from None
+
+
+class ConsentQuerySerializer(serializers.Serializer[None]):
+    phone = serializers.CharField()
+    channel = serializers.ChoiceField(
+        choices=ConsentEvent.Channel.choices, default=ConsentEvent.Channel.SMS
+    )
+
+    def validate_phone(self, value: str) -> str:
+        return _phone(value)
+
+
+class OptOutInputSerializer(ConsentQuerySerializer):
+    note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
