@@ -17,6 +17,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from calls.search import index_call
+from messaging.models import Thread
 from tests.api.factories import CallFactory, ContactFactory
 
 CHECKS = [not_a_server_error, response_schema_conformance]
@@ -30,6 +31,7 @@ def contract(live_server, acme_manager, settings):
     contact = ContactFactory(company=company, name="Dana Whitaker")
     call = CallFactory(company=company, contact=contact, tags=["hvac"], handled_by=None)
     index_call(call.pk)
+    thread = Thread.objects.create(company=company, contact=contact, phone=contact.phone)
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")
     return {
         "schema": schema,
@@ -37,6 +39,7 @@ def contract(live_server, acme_manager, settings):
         "headers": {"Authorization": f"Bearer {acme_manager.token(lifetime=600)}"},
         "call": call,
         "contact": contact,
+        "thread": thread,
     }
 
 
@@ -58,7 +61,11 @@ def test_every_operation_conforms(contract, mode):
     # One live server for all operations (a loop, not schemathesis' pytest plugin, whose
     # lazy fixture loader does not run under pytest 9). Routes with an id get the real
     # objects' ids half of the time, so success bodies are checked, not only 404s.
-    real_ids = {"calls": contract["call"].pk, "contacts": contract["contact"].pk}
+    real_ids = {
+        "calls": contract["call"].pk,
+        "contacts": contract["contact"].pk,
+        "threads": contract["thread"].pk,
+    }
     ran = 0
     for operation in operations(contract["schema"]):
         strategies = [operation.as_strategy(generation_mode=mode)]
