@@ -7,7 +7,7 @@ from messaging.models import Thread
 from otto.services import check_phone
 
 
-class ThreadFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
+class ThreadFilter(django_filters.FilterSet):
     contact = django_filters.NumberFilter(field_name="contact_id")
     phone = django_filters.CharFilter(method="filter_phone", help_text="Any common format.")
     unread = django_filters.BooleanFilter(method="filter_unread", help_text="Has unread messages.")

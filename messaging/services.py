@@ -21,7 +21,7 @@ PREVIEW_LENGTH = 160
 
 # Forward order of an outbound message's delivery. Callbacks arrive out of order, so a
 # status only moves to a higher rank; undelivered and failed are terminal.
-STATUS_RANK = {
+STATUS_RANK: dict[str, int] = {
     Status.QUEUED: 0,
     Status.SENDING: 1,
     Status.SENT: 2,
@@ -161,6 +161,7 @@ def send_message(
     decision = gate.check_send(
         company, to=thread.phone, kind=kind, now=now, last_inbound_at=thread.last_inbound_at
     )
+    due: datetime.datetime | None
     if decision.allowed:
         status, reason, due = Status.QUEUED, "", now
     elif decision.deferred:

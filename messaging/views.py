@@ -96,8 +96,10 @@ class ThreadViewSet(mixins.ListModelMixin, TenantViewSet[Thread]):
         tenant = cast(TenantRequest, request)
         if request.method == "GET":
             rows = selectors.thread_messages(tenant.company, thread).order_by("-created_at", "-id")
-            page = self.paginate_queryset(rows)
-            return self.get_paginated_response(MessageSerializer(page, many=True).data)
+            # The action's own paginator (and schema) pages messages, not the viewset's threads.
+            paginator = cast(MessagePagination, self.paginator)
+            page = paginator.paginate_queryset(rows, request, view=self)
+            return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
         body = SendInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:

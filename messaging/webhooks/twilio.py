@@ -122,7 +122,7 @@ def _media(form: QueryDict) -> list[dict[str, str]]:
     except ValueError:
         count = 0
     return [
-        {"url": form[f"MediaUrl{n}"], "content_type": form.get(f"MediaContentType{n}", "")}
+        {"url": str(form[f"MediaUrl{n}"]), "content_type": form.get(f"MediaContentType{n}", "")}
         for n in range(count)
         if form.get(f"MediaUrl{n}")
     ]
@@ -137,7 +137,7 @@ def handle_inbound(event: WebhookEvent) -> HandlerResult:
         return HandlerResult(status=Status.FAILED, note="From is not a phone number")
     services.receive_message(
         event.company,
-        sid=form["MessageSid"],
+        sid=form.get("MessageSid", ""),
         from_number=sender,
         to_number=e164(form.get("To", "")) or form.get("To", ""),
         body=form.get("Body", ""),
@@ -150,7 +150,7 @@ def handle_status(event: WebhookEvent) -> HandlerResult:
     if event.company is None:
         return HandlerResult(status=Status.UNMATCHED, note="the event has no tenant yet")
     form = _form(event.body.encode())
-    message = selectors.message_by_sid(event.company, form["MessageSid"])
+    message = selectors.message_by_sid(event.company, form.get("MessageSid", ""))
     if message is None:
         return HandlerResult(
             status=Status.IGNORED, company=event.company, note="no message has this sid"
