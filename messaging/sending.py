@@ -50,7 +50,7 @@ def claim(message_id: int, now: datetime.datetime) -> Message | None:
     )
     if not claimed:
         return None
-    message = Message.objects.select_related("company", "thread").get(pk=message_id)
+    message = Message.objects.select_related("company", "thread__contact").get(pk=message_id)
     # The previous claim, if any: where a retry starts looking for an accepted send.
     message.previous_claim = before  # type: ignore[attr-defined]
     return message
@@ -77,6 +77,7 @@ def deliver(message_id: int, now: datetime.datetime | None = None) -> str | None
         kind=message.kind,
         now=now,
         last_inbound_at=message.thread.last_inbound_at,
+        contact_state=message.thread.contact.state,
     )
     # An opt-out may have arrived since the message was queued; a deferred one re-checks
     # its window. A manual message was allowed when a person sent it.

@@ -159,7 +159,12 @@ def send_message(
 
     now = now or timezone.now()
     decision = gate.check_send(
-        company, to=thread.phone, kind=kind, now=now, last_inbound_at=thread.last_inbound_at
+        company,
+        to=thread.phone,
+        kind=kind,
+        now=now,
+        last_inbound_at=thread.last_inbound_at,
+        contact_state=thread.contact.state,
     )
     due: datetime.datetime | None
     if decision.allowed:

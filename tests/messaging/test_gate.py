@@ -106,3 +106,76 @@ def test_the_clock_is_the_recipients_not_the_servers(acme):
         now = timezone.now()
         assert gate.check_send(acme, to=CUSTOMER, kind=AUTOMATED, now=now).deferred
         assert gate.check_send(acme, to=WEST_CUSTOMER, kind=AUTOMATED, now=now).allowed
+
+
+# --- state windows and holidays --------------------------------------------------------
+
+# Tuesday 10 March 2026, 20:30 in Miami (Eastern, like New York).
+EVENING_ET = datetime.datetime(2026, 3, 10, 20, 30, tzinfo=NY)
+FLORIDA = "+13055550100"
+RHODE_ISLAND = "+14015550100"
+TEXAS = "+12145550100"
+
+
+@pytest.mark.parametrize(
+    ("phone", "contact_state", "expected"),
+    [
+        (FLORIDA, "", "FL"),
+        (CUSTOMER, "", "NY"),
+        (CUSTOMER, "Florida", "FL"),  # the address wins over the area code
+        (CUSTOMER, "fl", "FL"),
+        ("+18005550100", "", ""),
+        ("+447911123456", "", ""),
+    ],
+)
+def test_the_state_comes_from_the_address_then_the_area_code(phone, contact_state, expected):
+    assert gate.recipient_state(phone, contact_state) == expected
+
+
+def test_florida_stops_at_2000_where_new_york_runs_to_2100(acme):
+    florida = gate.check_send(acme, to=FLORIDA, kind=AUTOMATED, now=EVENING_ET)
+
+    assert florida.deferred
+    assert florida.send_at == datetime.datetime(2026, 3, 11, 8, 0, tzinfo=NY)
+    assert gate.check_send(acme, to=CUSTOMER, kind=AUTOMATED, now=EVENING_ET).allowed
+
+
+def test_a_new_york_number_of_a_florida_address_gets_floridas_window(acme):
+    decision = gate.check_send(
+        acme, to=CUSTOMER, kind=AUTOMATED, now=EVENING_ET, contact_state="FL"
+    )
+
+    assert decision.deferred
+
+
+def test_texas_sunday_opens_at_noon(acme):
+    chicago = ZoneInfo("America/Chicago")
+    sunday_morning = datetime.datetime(2026, 3, 15, 10, 0, tzinfo=chicago)
+
+    decision = gate.check_send(acme, to=TEXAS, kind=AUTOMATED, now=sunday_morning)
+
+    assert decision.send_at == datetime.datetime(2026, 3, 15, 12, 0, tzinfo=chicago)
+
+
+def test_rhode_island_sends_nothing_on_sunday_or_a_federal_holiday(acme):
+    # Independence Day 2026 is a Saturday, observed on Friday 3 July: both are holidays.
+    friday_observed = datetime.datetime(2026, 7, 3, 12, 0, tzinfo=NY)
+
+    decision = gate.check_send(acme, to=RHODE_ISLAND, kind=AUTOMATED, now=friday_observed)
+
+    # Friday and Saturday are holidays, Sunday is closed: Monday at 09:00.
+    assert decision.send_at == datetime.datetime(2026, 7, 6, 9, 0, tzinfo=NY)
+
+
+def test_rhode_island_saturday_window(acme):
+    saturday = datetime.datetime(2026, 3, 14, 17, 30, tzinfo=NY)
+
+    decision = gate.check_send(acme, to=RHODE_ISLAND, kind=AUTOMATED, now=saturday)
+
+    assert decision.send_at == datetime.datetime(2026, 3, 16, 9, 0, tzinfo=NY)
+
+
+def test_a_holiday_outside_rhode_island_keeps_the_tenants_window(acme):
+    independence_day = datetime.datetime(2026, 7, 3, 12, 0, tzinfo=NY)
+
+    assert gate.check_send(acme, to=CUSTOMER, kind=AUTOMATED, now=independence_day).allowed
