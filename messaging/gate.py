@@ -68,6 +68,11 @@ OPTED_OUT = "recipient_opted_out"
 QUIET_HOURS = "quiet_hours"
 
 
+class NoWindow(Exception):
+    """The tenant's hours and the state's never overlap: nothing may go, ever, until the
+    tenant widens its hours."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Decision:
     """``allowed``; or the reason it is not, and for quiet hours when it may go."""
@@ -157,7 +162,7 @@ def next_window(
         if window is not None:
             opening = datetime.datetime.combine(day, window[0], tzinfo=zone)
             return opening.astimezone(datetime.UTC)
-    raise ValueError(f"company {company.pk}'s hours leave no window to send in")
+    raise NoWindow(f"company {company.pk}'s hours leave no time to text {phone} ({state})")
 
 
 def check_send(
@@ -174,7 +179,10 @@ def check_send(
     ``contact_state`` is the state of the contact's address, when known."""
     if selectors.is_opted_out(company, to):
         return Decision(False, OPTED_OUT)
-    opening = next_window(company, to, now, contact_state)
+    try:
+        opening = next_window(company, to, now, contact_state)
+    except NoWindow:
+        return Decision(False, QUIET_HOURS)
     if opening is None:
         return Decision(True)
     if kind == Message.Kind.MANUAL:

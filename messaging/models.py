@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from otto.models import Company, Contact
+from otto.models import Company, Contact, TimestampedManager
 
 
 class Thread(models.Model):
@@ -96,6 +96,9 @@ class Message(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # queryset.update() writes updated_at too (otto.models.TimestampedQuerySet).
+    objects = TimestampedManager()
 
     class Meta:
         indexes = [

@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.errors import ProviderError
-from integrations.twilio.client import TwilioClient, TwilioError
+from integrations.twilio.client import SmsMessage, TwilioClient, TwilioError
 from messaging import gate, services
 from messaging.models import Message
 
@@ -56,13 +56,24 @@ def claim(message_id: int, now: datetime.datetime) -> Message | None:
     return message
 
 
-def _already_accepted(client: TwilioClient, message: Message, since: datetime.datetime) -> str:
+def _already_accepted(
+    client: TwilioClient, message: Message, since: datetime.datetime
+) -> SmsMessage | None:
     for sent in client.list_messages(
         to=message.to_number, from_=message.from_number, created_after=since - CLOCK_SKEW
     ):
         if sent.body == message.body:
-            return sent.sid
-    return ""
+            return sent
+    return None
+
+
+def _recorded(twilio_status: str) -> str:
+    """Our status for what Twilio reports. Accepted but not yet handed to the carrier
+    (Twilio's queued, accepted, sending) stays ``sending``, now with its SID, so nothing
+    sends it again and the callbacks move it on."""
+    if twilio_status in (Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.FAILED):
+        return twilio_status
+    return Status.SENDING
 
 
 def deliver(message_id: int, now: datetime.datetime | None = None) -> str | None:
@@ -90,21 +101,24 @@ def deliver(message_id: int, now: datetime.datetime | None = None) -> str | None
             scheduled_for=decision.send_at,
             next_attempt_at=decision.send_at,
         )
+    if not decision.allowed and message.kind != Message.Kind.MANUAL:
+        # No window at all (gate.NoWindow): automation waits for nobody.
+        return _finish(message, Status.BLOCKED, status_reason=decision.reason)
     try:
         client = TwilioClient.from_settings()
         previous = getattr(message, "previous_claim", None)
-        sid = _already_accepted(client, message, previous) if previous else ""
-        if sid:
+        accepted = _already_accepted(client, message, previous) if previous else None
+        if accepted is not None:
             logger.info(
-                "message %s was accepted by Twilio as %s before; not resent", message.pk, sid
+                "message %s was accepted by Twilio as %s before; not resent",
+                message.pk,
+                accepted.sid,
             )
-            return _finish(message, Status.SENT, twilio_sid=sid)
+            return _finish(message, _recorded(accepted.status), twilio_sid=accepted.sid)
         sent = client.send_sms(message.to_number, message.body, from_=message.from_number or None)
     except ProviderError as exc:
         return _failed(message, exc, now)
-    status = sent.status if sent.status in services.STATUS_RANK else Status.QUEUED
-    # "queued" at Twilio is past our "sending": the rank keeps later callbacks forward.
-    return _finish(message, Status.SENT if status == Status.QUEUED else status, twilio_sid=sent.sid)
+    return _finish(message, _recorded(sent.status), twilio_sid=sent.sid)
 
 
 def _failed(message: Message, exc: ProviderError, now: datetime.datetime) -> str:

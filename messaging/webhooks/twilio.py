@@ -52,6 +52,7 @@ HEADERS = (
     "i-twilio-idempotency-token",
 )
 FORM = "application/x-www-form-urlencoded"
+UNKNOWN_SID_ATTEMPTS = 3
 
 
 def e164(number: str) -> str | None:
@@ -152,6 +153,12 @@ def handle_status(event: WebhookEvent) -> HandlerResult:
     form = _form(event.body.encode())
     message = selectors.message_by_sid(event.company, form.get("MessageSid", ""))
     if message is None:
+        # A callback can beat the send task's own record of the SID: left waiting for the
+        # inbox's reaper to run it again (5 min later), a few times, before it is dropped.
+        if event.attempts < UNKNOWN_SID_ATTEMPTS:
+            return HandlerResult(
+                status=Status.RECEIVED, company=event.company, note="no message has this sid yet"
+            )
         return HandlerResult(
             status=Status.IGNORED, company=event.company, note="no message has this sid"
         )

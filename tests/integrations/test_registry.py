@@ -34,7 +34,7 @@ def test_each_owning_app_registers_its_source():
     assert inbox.source_for(Provider.SHUNYA) is shunya_webhooks.SOURCE
     assert inbox.source_for(Provider.CLERK) is clerk_webhooks.SOURCE
     assert [source.provider for source in inbox.sources()] == sorted(
-        [Provider.CALLRAIL, Provider.CLERK, Provider.SHUNYA]
+        [Provider.CALLRAIL, Provider.CLERK, Provider.SHUNYA, Provider.TWILIO]
     )
 
 

@@ -179,3 +179,12 @@ def test_a_holiday_outside_rhode_island_keeps_the_tenants_window(acme):
     independence_day = datetime.datetime(2026, 7, 3, 12, 0, tzinfo=NY)
 
     assert gate.check_send(acme, to=CUSTOMER, kind=AUTOMATED, now=independence_day).allowed
+
+
+def test_hours_that_never_meet_the_states_refuse_instead_of_crashing(acme):
+    acme.quiet_hours_start, acme.quiet_hours_end = datetime.time(19), datetime.time(21)
+
+    decision = gate.check_send(acme, to=RHODE_ISLAND, kind=AUTOMATED, now=EVENING_ET)
+
+    assert not decision.allowed and not decision.deferred and decision.send_at is None
+    assert decision.reason == "quiet_hours"

@@ -28,10 +28,12 @@ def _creates(sandbox) -> list[dict]:
 def test_a_queued_message_is_claimed_sent_and_its_sid_recorded(acme_thread, twilio):
     message = _queued(acme_thread)
 
-    assert sending.deliver(message.pk, now=NOON_NY) == Status.SENT
+    # Twilio answers "queued": accepted, not yet with the carrier; callbacks move it on.
+    assert sending.deliver(message.pk, now=NOON_NY) == Status.SENDING
 
     message.refresh_from_db()
     assert message.twilio_sid.startswith("SM") and message.attempts == 1
+    assert sending.deliver(message.pk, now=NOON_NY + sending.SEND_DEADLINE * 2) is None
     [sent] = _creates(twilio)
     assert (sent["To"], sent["Body"]) == (CUSTOMER, "Your tech is on the way")
 
@@ -58,7 +60,7 @@ def test_a_worker_killed_after_twilio_accepted_does_not_send_again(acme_thread, 
 
     # when the dispatcher finds the stale claim and retries it
     later = claimed_at + sending.SEND_DEADLINE + datetime.timedelta(seconds=1)
-    assert sending.deliver(message.pk, now=later) == Status.SENT
+    assert sending.deliver(message.pk, now=later) == Status.SENDING
 
     # then the accepted message is recorded, and Twilio got one create, not two
     message.refresh_from_db()
@@ -72,7 +74,7 @@ def test_a_stale_claim_with_nothing_at_twilio_is_sent(acme_thread, twilio):
     Message.objects.filter(pk=message.pk).update(status=Status.SENDING, claimed_at=claimed_at)
 
     later = claimed_at + sending.SEND_DEADLINE + datetime.timedelta(seconds=1)
-    assert sending.deliver(message.pk, now=later) == Status.SENT
+    assert sending.deliver(message.pk, now=later) == Status.SENDING
     assert len(_creates(twilio)) == 1
 
 
@@ -138,7 +140,7 @@ def test_a_deferred_message_goes_out_once_when_its_window_opens(acme_thread, twi
 
     assert sending.deliver(message.pk, now=late) is None  # not due yet
     opened = message.scheduled_for + datetime.timedelta(minutes=1)
-    assert sending.deliver(message.pk, now=opened) == Status.SENT
+    assert sending.deliver(message.pk, now=opened) == Status.SENDING
     assert sending.deliver(message.pk, now=opened) is None
     assert len(_creates(twilio)) == 1
 
@@ -165,3 +167,16 @@ def test_the_dispatcher_enqueues_due_and_stale_messages(acme_thread, twilio, mon
     assert tasks.dispatch_due_messages() == 2
     assert sorted(ids[0] for _, ids in pushed) == sorted([due.pk, stale.pk])
     assert {queue for queue, _ in pushed} == {"followups"}
+
+
+def test_automation_with_no_window_at_all_is_blocked_not_sent(acme_sms, twilio):
+    from messaging.services import ensure_thread
+
+    thread = ensure_thread(acme_sms, "+14015550100")  # Rhode Island: closes at 18:00
+    message = _queued(thread)
+    Message.objects.filter(pk=message.pk).update(kind="followup")
+    acme_sms.quiet_hours_start = datetime.time(19)
+    acme_sms.save(update_fields=["quiet_hours_start"])
+
+    assert sending.deliver(message.pk, now=NOON_NY) == Status.BLOCKED
+    assert _creates(twilio) == []

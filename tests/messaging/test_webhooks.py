@@ -229,6 +229,9 @@ def test_a_status_for_another_tenants_message_changes_nothing(acme_thread, globe
     PhoneNumber.objects.create(company=globex, number="+15005550009", kind="sending")
 
     post_signed(STATUS, _status(message.twilio_sid, "failed", From="+15005550009", ErrorCode="1"))
+    # Waits for a SID that may not be recorded yet, then gives up; never touches Acme's row.
+    assert process_received() == [Status.RECEIVED]
+    assert process_received() == [Status.RECEIVED]
     assert process_received() == [Status.IGNORED]
 
     message.refresh_from_db()
@@ -242,3 +245,18 @@ def test_a_delivered_callback_is_deduped_by_sid_and_status(acme_thread):
     post_signed(STATUS, _status(message.twilio_sid, "delivered"))
 
     assert WebhookEvent.objects.filter(provider=Provider.TWILIO).count() == 1
+
+
+def test_a_callback_that_beats_the_sid_is_applied_when_run_again(acme_thread):
+    # given a callback for a send whose task has not recorded the SID yet
+    sid = "SM" + "9" * 32
+    post_signed(STATUS, _status(sid, "delivered"))
+    assert process_received() == [Status.RECEIVED]
+
+    # when the send records it and the reaper runs the event again
+    message = _sent(acme_thread, sid)
+    assert process_received() == [Status.PROCESSED]
+
+    # then the status is applied
+    message.refresh_from_db()
+    assert message.status == "delivered"
