@@ -212,6 +212,8 @@ PIPELINE_STAGE_DEADLINES = env_durations(
 )
 # The transcriber of a company that names none (per company: Company.transcriber).
 TRANSCRIBER = env_choice("TRANSCRIBER", ("deepgram", "shunya"), "deepgram")
+# The analyzer of a company that names none (per company: Company.analyzer).
+ANALYZER = env_choice("ANALYZER", ("openai", "shunya"), "openai")
 
 Q_CLUSTER = {
     "name": DEFAULT_CLUSTER,
