@@ -3,7 +3,7 @@ people's overrides applied; the model's own values stay in the stored row."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from rest_framework import serializers
 
@@ -14,7 +14,7 @@ from calls.models import Call
 
 
 class ObjectionSerializer(serializers.Serializer):
-    category = serializers.ChoiceField(choices=list(ObjectionCategory.__args__))
+    category = serializers.ChoiceField(choices=list(get_args(ObjectionCategory)))
     quote = serializers.CharField(allow_blank=True)
     utterance = serializers.IntegerField(min_value=0, allow_null=True)
     resolved = serializers.BooleanField()
@@ -28,7 +28,7 @@ class AppointmentSerializer(serializers.Serializer):
 
 
 class PendingActionSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=list(ActionType.__args__))
+    type = serializers.ChoiceField(choices=list(get_args(ActionType)))
     description = serializers.CharField()
     due = serializers.CharField(allow_null=True, required=False)
     utterance = serializers.IntegerField(min_value=0, allow_null=True, required=False)
