@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from calls.models import Call
-from otto.models import Analyzer, Company
+from otto.models import Analyzer, Company, TimestampedManager
 
 
 class CallAnalysis(models.Model):
@@ -75,6 +75,8 @@ class CallAnalysis(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimestampedManager()
 
     class Meta:
         verbose_name_plural = "call analyses"
