@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class AnalysisConfig(AppConfig):
     name = "analysis"
     verbose_name = "Call analysis and KPIs"
+
+    def ready(self) -> None:
+        from analysis import pipeline, serializers, tasks
+        from calls import pipeline as calls_pipeline
+        from calls import stages, sweeps
+        from calls.models import Call
+        from calls.serializers import register_detail_field
+        from otto.queues import Queue
+
+        # calls sits below analysis and never imports it: these registries are the seam.
+        calls_pipeline.register_handoff(Call.Stage.TRANSCRIBED, pipeline.start_analysis)
+        stages.register_in_progress(Call.Stage.ANALYZING, Call.Stage.TRANSCRIBED)
+        sweeps.register_waiting(Call.Stage.TRANSCRIBED, Queue.ANALYSIS, tasks.analyze_call)
+        register_detail_field("analysis", serializers.call_detail_analysis)

@@ -6,6 +6,7 @@ type, and fetched through ``calls/{id}/recording/``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.urls import reverse
@@ -138,6 +139,15 @@ class CallSerializer(serializers.ModelSerializer):
         return bool(call.recording)
 
 
+# Fields of the call detail that apps above calls add (analysis: ``analysis``), filled in
+# their ``ready()``; calls never imports them. Each getter takes the call (and the request).
+DETAIL_EXTRAS: dict[str, Callable[[Call, Any], Any]] = {}
+
+
+def register_detail_field(name: str, getter: Callable[[Call, Any], Any]) -> None:
+    DETAIL_EXTRAS[name] = getter
+
+
 class CallDetailSerializer(CallSerializer):
     recording = serializers.SerializerMethodField()
     transcript = serializers.SerializerMethodField()
@@ -165,6 +175,12 @@ class CallDetailSerializer(CallSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Call) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        for name, getter in DETAIL_EXTRAS.items():
+            data[name] = getter(instance, self.context.get("request"))
+        return data
 
     @extend_schema_field(TranscriptSerializer(allow_null=True))
     def get_transcript(self, call: Call) -> dict[str, Any] | None:

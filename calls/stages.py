@@ -48,6 +48,12 @@ IN_PROGRESS: dict[str, str] = {
 }
 
 
+def register_in_progress(stage: str, waiting: str) -> None:
+    """Let a stage owned by an app above ``calls`` (analysis) claim calls through
+    :func:`claim` and be covered by the reaper, like the stages above (its ``ready()``)."""
+    IN_PROGRESS[Call.Stage(stage)] = Call.Stage(waiting)
+
+
 def move(
     rows: QuerySet[Call],
     call: Call,

@@ -41,7 +41,9 @@ RETRY_BATCH = 500
 
 Stage = Call.Stage
 # The stages a call waits in for its next task, each with that task (see _task_for).
-WAITING = (Stage.RECEIVED, Stage.RECORDED)
+# Apps above calls add theirs with register_waiting (e.g. analysis: ``transcribed``).
+WAITING: list[str] = [Stage.RECEIVED, Stage.RECORDED]
+_WAITING_TASKS: dict[str, tuple[Queue, Callable[[int], None]]] = {}
 # The in-progress stages a worker holds a call in, each with the stage it waits in before.
 IN_PROGRESS = stages.IN_PROGRESS
 
@@ -75,6 +77,15 @@ def retry_due_calls(now: datetime.datetime | None = None) -> dict[str, int]:
     return counts
 
 
+def register_waiting(stage: str, queue: Queue, task: Callable[[int], None]) -> None:
+    """Make the reaper enqueue ``task`` on ``queue`` for calls waiting in ``stage`` and due
+    (an app above ``calls`` registers its stage in its ``ready()``)."""
+    stage = Stage(stage)
+    _WAITING_TASKS[stage] = (queue, task)
+    if stage not in WAITING:
+        WAITING.append(stage)
+
+
 def mark_unqueued(call_id: int) -> None:
     """Make a waiting call whose stage task could not be pushed due now, so the reaper's
     next run enqueues it. A call with a ``next_attempt_at`` is left alone: it is already
@@ -90,6 +101,7 @@ def _task_for(stage: str) -> tuple[Queue, Callable[[int], None]]:
     by_stage: dict[str, tuple[Queue, Callable[[int], None]]] = {
         Stage.RECEIVED: (Queue.DEFAULT, tasks.ingest_call),
         Stage.RECORDED: (Queue.ASR, tasks.transcribe_call),
+        **_WAITING_TASKS,
     }
     return by_stage[stage]
 

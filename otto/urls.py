@@ -9,6 +9,7 @@ from otto import health
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("otto.api_urls")),
     path("", include("calls.urls")),
+    path("", include("analysis.urls")),
     path("", include("messaging.urls")),
 ]
 

@@ -28,6 +28,15 @@ PROVIDER = "openai"
 Api = Literal["responses", "chat"]
 
 
+class OutputError(ProviderError):
+    """The API answered, but not with usable output: a refusal, a body that is not JSON or
+    does not match the schema. Permanent for this request; a caller whose model output is
+    not deterministic (an LLM) may count it as one attempt and ask again."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(PROVIDER, detail, permanent=True)
+
+
 @dataclass(frozen=True)
 class StructuredResult[T: pydantic.BaseModel]:
     """A parsed structured answer and what it cost."""
@@ -118,19 +127,15 @@ class OpenAIClient:
                         PROVIDER, "output blocked by content filter", permanent=True
                     ) from exc
                 except pydantic.ValidationError as exc:
-                    raise ProviderError(
-                        PROVIDER,
+                    raise OutputError(
                         f"response does not match {schema.__name__}: {exc.error_count()} error(s), "
-                        f"first: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
-                        permanent=True,
+                        f"first: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"
                     ) from exc
                 except (openai.APIResponseValidationError, ValueError) as exc:
                     # A body that is not JSON or not the API's shape (ValueError covers
                     # JSONDecodeError). Like every unusable body it is permanent
                     # (integrations/errors.py): recorded for ops, not retried blindly.
-                    raise ProviderError(
-                        PROVIDER, f"malformed response body: {type(exc).__name__}", permanent=True
-                    ) from exc
+                    raise OutputError(f"malformed response body: {type(exc).__name__}") from exc
             raise self._exhausted()
 
     def _exhausted(self) -> ProviderError:
@@ -156,7 +161,7 @@ class OpenAIClient:
             raise ProviderError(PROVIDER, "response has no choices", permanent=True)
         message = completion.choices[0].message
         if message.parsed is None:
-            raise ProviderError(PROVIDER, f"model refused: {message.refusal}", permanent=True)
+            raise OutputError(f"model refused: {message.refusal}")
         usage = completion.usage
         return StructuredResult(
             parsed=message.parsed,
@@ -175,9 +180,7 @@ class OpenAIClient:
         )
         parsed = response.output_parsed
         if parsed is None:
-            raise ProviderError(
-                PROVIDER, f"no parsed output (status {response.status})", permanent=True
-            )
+            raise OutputError(f"no parsed output (status {response.status}){_refusal(response)}")
         usage = response.usage
         return StructuredResult(
             parsed=parsed,
@@ -187,6 +190,15 @@ class OpenAIClient:
             total_tokens=usage.total_tokens if usage else 0,
             response_id=response.id,
         )
+
+
+def _refusal(response: Any) -> str:
+    # The Responses API puts a refusal in the message's content, not in output_parsed.
+    for item in getattr(response, "output", None) or []:
+        for part in getattr(item, "content", None) or []:
+            if getattr(part, "type", "") == "refusal":
+                return f": model refused: {getattr(part, 'refusal', '')}"
+    return ""
 
 
 def _retry_after(response: Any) -> float | None:
@@ -216,4 +228,4 @@ def _detail(exc: openai.APIStatusError) -> str:
     return f"{message or exc.message}" + (f" [request {request_id}]" if request_id else "")
 
 
-__all__ = ["OpenAIClient", "StructuredResult", "fingerprint"]
+__all__ = ["OpenAIClient", "OutputError", "StructuredResult", "fingerprint"]

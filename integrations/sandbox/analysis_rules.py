@@ -79,24 +79,38 @@ _AGENT_ROLES = {"agent", "assistant", "csr", "rep"}
 _ROLES = _AGENT_ROLES | {"customer", "user", "caller"}
 
 
-def _lines(transcript: str) -> list[tuple[str, str]]:
-    """(role, text) pairs from ``role: text`` lines.
+# Otto's prompt numbers each utterance: "[3] customer: …" (analysis.prompt).
+_INDEX = re.compile(r"^\[(\d+)\]\s*")
+
+
+def _numbered_lines(transcript: str) -> list[tuple[int, str, str]]:
+    """(utterance index, role, text) from ``role: text`` or ``[i] role: text`` lines.
 
     When some lines carry a role, the others are the caller's prompt wrapped around the
-    transcript and are ignored; a text with no roles at all counts as the customer's.
+    transcript (or an "omitted" marker) and are ignored; a text with no roles at all
+    counts as the customer's. Unnumbered lines are numbered in order.
     """
-    labelled, unlabelled = [], []
+    labelled: list[tuple[int, str, str]] = []
+    unlabelled: list[tuple[int, str, str]] = []
     for raw in transcript.splitlines():
         line = raw.strip()
         if not line:
             continue
-        role, sep, text = line.partition(":")
+        number = _INDEX.match(line)
+        body = line[number.end() :] if number else line
+        role, sep, text = body.partition(":")
         role = role.strip().lower()
         if sep and role in _ROLES:
-            labelled.append(("agent" if role in _AGENT_ROLES else "customer", text.strip()))
+            index = int(number[1]) if number else len(labelled)
+            labelled.append((index, "agent" if role in _AGENT_ROLES else "customer", text.strip()))
         else:
-            unlabelled.append(("customer", line))
+            unlabelled.append((len(unlabelled), "customer", line))
     return labelled or unlabelled
+
+
+def _lines(transcript: str) -> list[tuple[str, str]]:
+    """(role, text) pairs, see :func:`_numbered_lines`."""
+    return [(role, text) for _, role, text in _numbered_lines(transcript)]
 
 
 def _appointment_time(texts: list[str]) -> str | None:
@@ -113,7 +127,8 @@ def _appointment_time(texts: list[str]) -> str | None:
 
 def analyze(transcript: str) -> dict[str, Any]:
     """Facts about a call, from keyword rules. Keys are the names ``fit_to_schema`` matches."""
-    lines = _lines(transcript)
+    numbered = _numbered_lines(transcript)
+    lines = [(role, text) for _, role, text in numbered]
     customer = [text for role, text in lines if role == "customer"]
     full = "\n".join(text for _, text in lines)
 
@@ -124,12 +139,20 @@ def analyze(transcript: str) -> dict[str, Any]:
     booked = bool(time and addresses and _AGREED.search(full)) and not (spam or not_offered)
 
     objections = []
-    for index, (role, text) in enumerate(lines):
+    for index, (number, role, text) in enumerate(numbered):
         if role != "customer":
             continue
         for category, pattern in _OBJECTIONS:
             if pattern.search(text):
-                objections.append({"category": category, "quote": text, "line": index})
+                objections.append(
+                    {
+                        "category": category,
+                        "quote": text,
+                        "line": index,
+                        "utterance": number,
+                        "resolved": False,
+                    }
+                )
                 break
 
     positive = sum(len(_POSITIVE.findall(t)) for t in customer)
@@ -180,6 +203,7 @@ def analyze(transcript: str) -> dict[str, Any]:
         if time or addresses
         else None
     )
+    citations = _citations(numbered, time=time, addresses=addresses, objections=objections)
     summary = (
         f"{SIMULATED_NOTE} Booking: {booking_status}; lead: {lead_quality}; "
         f"sentiment: {sentiment}; {len(objections)} objection(s)."
@@ -203,6 +227,66 @@ def analyze(transcript: str) -> dict[str, Any]:
         "coaching_tips": tips,
         "card_number_mentioned": card_mentioned,
         "customer_utterances": len(customer),
+        "qualified": lead_quality in ("hot", "warm"),
+        "sentiment_score": {"negative": -0.6, "neutral": 0.0, "positive": 0.6}[sentiment],
+        "sop": _sop(numbered, booked=booked, addresses=addresses),
+        "citations": citations,
+    }
+
+
+def _citations(
+    numbered: list[tuple[int, str, str]],
+    *,
+    time: str | None,
+    addresses: list[str],
+    objections: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Which utterances back each fact: those the rules matched on (Otto's schema shape,
+    ``[{field, utterances}]``)."""
+
+    def where(pattern: re.Pattern[str]) -> list[int]:
+        return [number for number, _, text in numbered if pattern.search(text)]
+
+    agreed = where(_AGREED)
+    appointment = [
+        number for number, _, text in numbered if _DAY.search(text) and _CLOCK.search(text)
+    ]
+    everything = [number for number, _, _ in numbered]
+    cited = {
+        "summary": everything[:1] + everything[-1:],
+        "booking_status": sorted(set(agreed + appointment)) or everything[-1:],
+        "lead_quality": sorted(set(agreed + where(_URGENT))) or everything[:1],
+        "objections": [o["utterance"] for o in objections],
+        "appointment": appointment if time else [],
+        "service_address": where(_ADDRESS) if addresses else [],
+    }
+    return [
+        {"field": field, "utterances": sorted(set(numbers))}
+        for field, numbers in cited.items()
+        if numbers
+    ]
+
+
+_GREETING = re.compile(r"\b(?:thanks for calling|this is|speaking|how can i help)\b", re.I)
+_ASKS_ADDRESS = re.compile(r"\b(?:address|where are you|where is the)\b", re.I)
+_ASKS_NAME = re.compile(r"\b(?:your name|who am i speaking|can i get your name)\b", re.I)
+
+
+def _sop(
+    numbered: list[tuple[int, str, str]], *, booked: bool, addresses: list[str]
+) -> dict[str, Any]:
+    agent = [text for _, role, text in numbered if role == "agent"]
+    steps = {
+        "greeting": any(_GREETING.search(t) for t in agent[:1]),
+        "asked_address": any(_ASKS_ADDRESS.search(t) for t in agent) or bool(addresses),
+        "asked_name": any(_ASKS_NAME.search(t) for t in agent),
+        "confirmed_booking": booked,
+    }
+    completed = [step for step, done in steps.items() if done]
+    return {
+        "score": round(100 * len(completed) / len(steps)),
+        "completed": completed,
+        "missed": [step for step, done in steps.items() if not done],
     }
 
 
@@ -230,7 +314,10 @@ _ALIASES = {
     "requestedtime": "appointment_time",
     "time": "time",
     "tips": "coaching_tips",
+    "serviceaddress": "address",
 }
+# Numbers asked for under a name whose fact is a label (e.g. sentiment as -1.0…1.0).
+_NUMERIC = {"sentiment": "sentiment_score"}
 _FREE_TEXT = {"summary", "notes", "explanation", "reasoning", "rationale", "description"}
 
 
@@ -284,7 +371,12 @@ def _fit(schema: dict[str, Any], value: Any, defs: dict[str, Any], name: str) ->
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties", {})
-        return {key: _fit(sub, _lookup(value, key), defs, key) for key, sub in properties.items()}
+        if isinstance(value, str):  # a fact kept as text ("Call the customer back")
+            value = {"description": value}
+        return {
+            key: _fit(sub, _value(value, key, sub, defs), defs, key)
+            for key, sub in properties.items()
+        }
     if kind == "array":
         items = schema.get("items", {})
         values = value if isinstance(value, list) else []
@@ -300,6 +392,13 @@ def _fit(schema: dict[str, Any], value: Any, defs: dict[str, Any], name: str) ->
     return value  # an untyped schema accepts anything
 
 
+def _value(facts: Any, key: str, schema: dict[str, Any], defs: dict[str, Any]) -> Any:
+    kind = _resolve(schema, defs).get("type")
+    if kind in ("number", "integer") and _norm(key) in _NUMERIC:
+        return _lookup(facts, _NUMERIC[_norm(key)])
+    return _lookup(facts, key)
+
+
 def _pick_enum(choices: list[Any], value: Any) -> Any:
     if value in choices:
         return value
@@ -313,6 +412,10 @@ def _pick_enum(choices: list[Any], value: Any) -> Any:
                 ("yes", "true") if value else ("no", "false")
             ):
                 return choice
+    # A fact outside the caller's list is "other" (or "custom") when it has one.
+    for fallback in ("other", "custom"):
+        if fallback in choices:
+            return fallback
     return choices[0] if choices else None
 
 

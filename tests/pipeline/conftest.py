@@ -9,6 +9,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from calls import pipeline
 from calls.models import Call
 from integrations.sandbox import scenarios
 from otto import queues
@@ -22,6 +23,18 @@ from tests.calls.conftest import (  # noqa: F401 -- fixtures shared with ingest'
 TRANSCRIBE = "calls.tasks.transcribe_call"
 INGEST = "calls.tasks.ingest_call"
 Stage = Call.Stage
+
+
+@pytest.fixture(autouse=True)
+def _calls_stages_alone():
+    """These tests are about calls' own stages: a call waits at ``transcribed``, as it does
+    with no app taking it on (tests/analysis covers the hand-off analysis registers)."""
+    handler = pipeline.handoff_for(Stage.TRANSCRIBED)
+    pipeline.unregister_handoff(Stage.TRANSCRIBED)
+    yield
+    if handler is not None:
+        pipeline.unregister_handoff(Stage.TRANSCRIBED)
+        pipeline.register_handoff(Stage.TRANSCRIBED, handler)
 
 
 @pytest.fixture

@@ -1,0 +1,104 @@
+"""Call analyses: one row per run of an analyzer over a call's redacted transcript."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from calls.models import Call
+from otto.models import Analyzer, Company, TimestampedManager
+
+
+class CallAnalysis(models.Model):
+    """One analyzer run over one call (DESIGN.md §9.2); ``is_current`` marks the one in use.
+
+    Versions are never overwritten: a re-analysis adds ``version`` n + 1 and moves
+    ``is_current`` to it in the same transaction. ``overrides`` are people's corrections
+    ({field: value}); they are copied onto every later version and win wherever a field is
+    read (:func:`analysis.selectors.effective_fields`).
+    """
+
+    class Urgency(models.TextChoices):
+        LOW = "low", "Low"
+        NORMAL = "normal", "Normal"
+        HIGH = "high", "High"
+        EMERGENCY = "emergency", "Emergency"
+
+    class LeadQuality(models.TextChoices):
+        HOT = "hot", "Hot"
+        WARM = "warm", "Warm"
+        COLD = "cold", "Cold"
+        UNQUALIFIED = "unqualified", "Unqualified"
+
+    class BookingStatus(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        NOT_BOOKED = "not_booked", "Not booked"
+        SERVICE_NOT_OFFERED = "service_not_offered", "Service not offered"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="call_analyses")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="analyses")
+    version = models.PositiveIntegerField()
+    is_current = models.BooleanField(default=True)
+
+    analyzer = models.CharField(max_length=16, choices=Analyzer.choices)
+    model = models.CharField(max_length=100, blank=True)
+    prompt_version = models.CharField(max_length=32)
+    # The provider's id of the request, for support tickets.
+    request_id = models.CharField(max_length=100, blank=True)
+
+    summary = models.TextField(blank=True)
+    sentiment = models.FloatField(null=True, blank=True)  # -1.0 … 1.0
+    intent = models.CharField(max_length=100, blank=True)
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, default=Urgency.NORMAL)
+    qualified = models.BooleanField(default=False)
+    lead_quality = models.CharField(max_length=16, choices=LeadQuality.choices)
+    booking_status = models.CharField(max_length=24, choices=BookingStatus.choices)
+    # [{category, quote, utterance, resolved}]
+    objections = models.JSONField(default=list, blank=True)
+    # {start, end, address, service_type} (ISO 8601 with the tenant's offset) or null
+    appointment = models.JSONField(null=True, blank=True)
+    customer_name = models.CharField(max_length=200, blank=True)
+    service_address = models.CharField(max_length=300, blank=True)
+    # [{type, description, due, utterance}]
+    pending_actions = models.JSONField(default=list, blank=True)
+    coaching_tips = models.JSONField(default=list, blank=True)
+    # {score 0-100, completed [...], missed [...]}
+    sop = models.JSONField(default=dict, blank=True)
+    # {field: [utterance index, ...]}; every index exists in the transcript analysed
+    citations = models.JSONField(default=dict, blank=True)
+    overrides = models.JSONField(default=dict, blank=True)
+    # The transcript was longer than the prompt's limit and sent as head and tail.
+    transcript_truncated = models.BooleanField(default=False)
+
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimestampedManager()
+
+    class Meta:
+        verbose_name_plural = "call analyses"
+        constraints = [
+            models.UniqueConstraint(fields=["call", "version"], name="analysis_call_version_uniq"),
+            # Two workers finishing at once (a redelivered task, a worker the reaper
+            # presumed dead) can never both leave a current analysis.
+            models.UniqueConstraint(
+                fields=["call"],
+                condition=models.Q(is_current=True),
+                name="analysis_one_current_per_call",
+            ),
+        ]
+        indexes = [
+            # The tenant's analyses by date: KPIs, monthly spend.
+            models.Index(fields=["company", "-created_at"], name="analysis_company_created_idx"),
+            models.Index(
+                fields=["company", "booking_status"],
+                condition=models.Q(is_current=True),
+                name="analysis_company_booking_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"analysis v{self.version} of call {self.call_id}"

@@ -1,0 +1,221 @@
+"""Analysis: from a ``transcribed`` call's redacted transcript to its current CallAnalysis.
+
+The stages it owns (docs/analysis.md, docs/operations.md "Stages"):
+
+- ``transcribed`` → ``analyzing``: :func:`analyze_call` claims the call through
+  :func:`calls.stages.claim` (lease ``PIPELINE_STAGE_DEADLINES["analyzing"]``), so a
+  redelivered task finds it taken and does nothing, and the reaper takes it back from a
+  worker that died.
+- The company's analyzer (:func:`analysis.analyzers.analyzer_for`) is submitted the call
+  with no transaction open.
+- ``analyzing`` → ``analyzed``: the result is stored as the next version and made current,
+  in one transaction with the move, only while the claim still holds. A worker the reaper
+  presumed dead therefore writes nothing, and the partial unique constraint
+  ``analysis_one_current_per_call`` is the last guard against two current analyses.
+- An analyzer that cannot run for the company (no key; Shunya, not wired yet) parks the
+  call at ``transcribed`` with the reason and looks again after :data:`PARK_RECHECK`,
+  with no error per call.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from analysis.analyzers import AnalysisResult, AnalyzerNotAvailable, analyzer_for
+from analysis.models import CallAnalysis
+from analysis.pricing import cost_usd
+from analysis.prompt import PROMPT_VERSION
+from analysis.when import resolve_appointment
+from calls import pipeline, stages
+from calls.models import Call, Transcript
+from calls.providers import PendingJob
+from integrations.errors import ProviderError
+from otto.models import Company, User
+
+logger = logging.getLogger(__name__)
+
+Stage = Call.Stage
+# A parked call is looked at again this often (a key added, a budget renewed).
+PARK_RECHECK = datetime.timedelta(hours=1)
+
+# Fields people may correct (PATCH calls/{id}/analysis/), with the type each value takes.
+OVERRIDABLE: dict[str, Any] = {
+    "summary": str,
+    "sentiment": float,
+    "intent": str,
+    "urgency": str,
+    "qualified": bool,
+    "lead_quality": str,
+    "booking_status": str,
+    "objections": list,
+    "appointment": dict,
+    "customer_name": str,
+    "service_address": str,
+    "pending_actions": list,
+    "coaching_tips": list,
+    "sop": dict,
+}
+
+
+def analyze_call(call_id: int) -> str | None:
+    """Analyse one ``transcribed`` call; its stage afterwards, or None if it was not ours
+    (not ``transcribed``, not due, or claimed by another worker)."""
+    call = Call.objects.select_related("company").filter(pk=call_id).first()
+    if call is None or call.stage != Stage.TRANSCRIBED:
+        return None
+    try:
+        analyzer = analyzer_for(call.company)
+    except AnalyzerNotAvailable as exc:
+        return park_call(call, str(exc))
+    reason = analyzer.check_ready(call.company)
+    if reason is not None:
+        return park_call(call, reason)
+    claim = stages.claim(call, Stage.ANALYZING)
+    if claim is None:
+        logger.info("call %s is not due for analysis; skipped", call_id)
+        return None
+
+    def work() -> str:
+        transcript = Transcript.objects.filter(call=call).first()
+        if transcript is None:
+            raise ProviderError(analyzer.name, "the call has no transcript", permanent=True)
+        outcome = analyzer.submit(call, transcript)
+        if isinstance(outcome, PendingJob):
+            with transaction.atomic():
+                claim.extend(outcome.wait_until, last_error="")
+                outcome.record()
+            return Stage.ANALYZING
+        return record_analysis(claim, outcome)
+
+    return stages.attempt(claim, work)
+
+
+def park_call(call: Call, reason: str) -> str:
+    """Leave a call at ``transcribed`` with ``reason``, due again after PARK_RECHECK. The
+    first park is a stage change (history, a log line); rechecks only move the date."""
+    waiting = Call.objects.filter(pk=call.pk, stage=Stage.TRANSCRIBED)
+    later = timezone.now() + PARK_RECHECK
+    if call.stage_reason == reason[:200]:
+        waiting.update(next_attempt_at=later)
+    elif stages.move(waiting, call, Stage.TRANSCRIBED, reason=reason, next_attempt_at=later):
+        logger.info("call %s waits at transcribed: %s", call.pk, reason)
+    return Stage.TRANSCRIBED
+
+
+def analysis_fields(call: Call, result: AnalysisResult) -> dict[str, Any]:
+    """The CallAnalysis fields of a validated result: clamped, appointment resolved
+    against the call's start in the tenant's zone, citations as {field: [indices]}."""
+    out = result.output
+    appointment = None
+    if out.appointment is not None:
+        start, end = resolve_appointment(
+            out.appointment.time,
+            call_started_at=call.started_at or call.created_at,
+            timezone=call.company.timezone,
+            duration_minutes=out.appointment.duration_minutes,
+        )
+        appointment = {
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
+            "address": out.appointment.address,
+            "service_type": out.appointment.service_type,
+            # As the model reported it, for anyone checking the resolution.
+            "requested": out.appointment.time,
+        }
+    citations: dict[str, list[int]] = {}
+    for citation in out.citations:
+        merged = set(citations.get(citation.field, [])) | set(citation.utterances)
+        citations[citation.field] = sorted(merged)
+    return {
+        "analyzer": result.analyzer,
+        "model": result.model[:100],
+        "prompt_version": PROMPT_VERSION,
+        "request_id": result.request_id[:100],
+        "summary": out.summary,
+        "sentiment": max(-1.0, min(1.0, out.sentiment)),
+        "intent": out.intent[:100],
+        "urgency": out.urgency,
+        "qualified": out.qualified,
+        "lead_quality": out.lead_quality,
+        "booking_status": out.booking_status,
+        "objections": [o.model_dump() for o in out.objections],
+        "appointment": appointment,
+        "customer_name": (out.customer_name or "")[:200],
+        "service_address": (out.service_address or "")[:300],
+        "pending_actions": [a.model_dump() for a in out.pending_actions],
+        "coaching_tips": list(out.coaching_tips),
+        "sop": {**out.sop.model_dump(), "score": max(0, min(100, out.sop.score))},
+        "citations": citations,
+        "transcript_truncated": result.truncated,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": cost_usd(result.model, result.input_tokens, result.output_tokens),
+    }
+
+
+def record_analysis(claim: stages.Claim, result: AnalysisResult) -> str:
+    """Store a finished analysis of a claimed call as its new current version and move it
+    to ``analyzed``; :class:`calls.stages.LeaseLost` (nothing written) when the claim no
+    longer holds."""
+    call = claim.call
+    fields = analysis_fields(call, result)
+    with transaction.atomic():
+        if not stages.move(claim.rows(), call, Stage.ANALYZED, next_attempt_at=None, last_error=""):
+            raise stages.LeaseLost
+        analysis = add_version(call, fields)
+        handler = pipeline.handoff_for(Stage.ANALYZED)
+        if handler is not None:
+            handler(call)
+    logger.info("call %s analysed (version %s)", call.pk, analysis.version)
+    return Stage.ANALYZED
+
+
+def add_version(call: Call, fields: dict[str, Any]) -> CallAnalysis:
+    """The call's next analysis version, made current; people's overrides carry over.
+    Run inside a transaction (the current row is locked while it is replaced)."""
+    current = CallAnalysis.objects.select_for_update().filter(call=call, is_current=True).first()
+    overrides = dict(current.overrides) if current else {}
+    if current is not None:
+        CallAnalysis.objects.filter(pk=current.pk).update(is_current=False)
+    latest = CallAnalysis.objects.filter(call=call).aggregate(v=Max("version"))["v"] or 0
+    return CallAnalysis.objects.create(
+        company_id=call.company_id,
+        call=call,
+        version=latest + 1,
+        is_current=True,
+        overrides=overrides,
+        **fields,
+    )
+
+
+def update_overrides(
+    company: Company, analysis: CallAnalysis, changes: dict[str, Any], *, user: User
+) -> CallAnalysis:
+    """Merge people's corrections into the current analysis (a null value removes one).
+    ``changes`` is already validated (:class:`analysis.serializers.OverridesSerializer`)."""
+    with transaction.atomic():
+        row = CallAnalysis.objects.select_for_update().get(
+            pk=analysis.pk, company=company, is_current=True
+        )
+        overrides = dict(row.overrides)
+        for name, value in changes.items():
+            if value is None:
+                overrides.pop(name, None)
+            else:
+                overrides[name] = value
+        row.overrides = overrides
+        row.save(update_fields=["overrides", "updated_at"])
+    logger.info(
+        "analysis %s of call %s corrected by user %s: %s",
+        row.pk,
+        row.call_id,
+        user.pk,
+        ", ".join(sorted(changes)),
+    )
+    return row
