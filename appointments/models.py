@@ -131,6 +131,9 @@ class GeocodedAddress(models.Model):
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     formatted_address = models.CharField(max_length=300, blank=True)
     error = models.CharField(max_length=255, blank=True)
+    # A failed lookup is retried (retry-geocodes) a bounded number of times with backoff.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -140,6 +143,13 @@ class GeocodedAddress(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "normalized"], name="appointments_geocode_address_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["retry_at"],
+                name="appt_geocode_retry_idx",
+                condition=Q(status="failed"),
             )
         ]
 

@@ -37,6 +37,8 @@ class Call(models.Model):
         TRANSCRIBED = "transcribed", "Transcribed"
         ANALYZING = "analyzing", "Analyzing"
         ANALYZED = "analyzed", "Analyzed"
+        # Claimed by an apply worker (appointments: lead, appointment, tasks, signals).
+        APPLYING = "applying", "Applying"
         APPLIED = "applied", "Applied"
         DONE = "done", "Done"
         # Terminal: nothing to process (missed, no audio, too short); stage_reason says why.

@@ -143,6 +143,23 @@ def numbers_held_elsewhere(company: Company, numbers: list[str]) -> list[str]:
     )
 
 
+def member_with_email(company: Company, email: str | None) -> User | None:
+    """The user with ``email`` (any case) holding an active membership of ``company``;
+    never a user of another tenant, nor one whose membership was revoked."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    return (
+        User.objects.filter(
+            email__iexact=email,
+            memberships__company=company,
+            memberships__revoked_at__isnull=True,
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
 def contact_with_phone(company: Company, phone: str) -> Contact | None:
     return Contact.objects.filter(company=company, phone=phone).first()
 

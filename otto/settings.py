@@ -207,8 +207,13 @@ PIPELINE_MAX_ATTEMPTS = env_int("PIPELINE_MAX_ATTEMPTS", 5, minimum=1)
 # dead and puts it back to wait (seconds; docs/operations.md "The reaper").
 PIPELINE_STAGE_DEADLINES = env_durations(
     "PIPELINE_STAGE_DEADLINES",
-    {"ingesting": Q_TASK_TIMEOUT + 60, "transcribing": 15 * 60, "analyzing": Q_TASK_TIMEOUT + 60},
-    keys=("ingesting", "transcribing", "analyzing"),
+    {
+        "ingesting": Q_TASK_TIMEOUT + 60,
+        "transcribing": 15 * 60,
+        "analyzing": Q_TASK_TIMEOUT + 60,
+        "applying": Q_TASK_TIMEOUT + 60,
+    },
+    keys=("ingesting", "transcribing", "analyzing", "applying"),
 )
 # The transcriber of a company that names none (per company: Company.transcriber).
 TRANSCRIBER = env_choice("TRANSCRIBER", ("deepgram", "shunya"), "deepgram")

@@ -3,6 +3,7 @@ a trigger."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -12,18 +13,27 @@ from calls import stages
 from calls.models import Call
 from calls.services.contacts import contact_for_caller
 from integrations.callrail import schemas
+from otto import selectors as core_selectors
 from otto import services as core_services
+
+logger = logging.getLogger(__name__)
 
 
 def apply_callrail_call(
     call: Call, found: schemas.Call, *, claim: stages.Claim | None = None
 ) -> Call:
-    """Write CallRail's view of the call and link its contact; with ``claim``, only while
-    its lease holds (else :class:`calls.stages.LeaseLost`)."""
+    """Write CallRail's view of the call and link its contact and the member who handled
+    it; with ``claim``, only while its lease holds (else :class:`calls.stages.LeaseLost`)."""
     fields = fields_from_api(found)
     with transaction.atomic():
         if fields["customer_number"]:
             fields["contact"] = contact_for_caller(call.company, fields["customer_number"], found)
+        handler = core_selectors.member_with_email(call.company, found.agent_email)
+        if handler is not None:
+            fields["handled_by"] = handler
+        elif found.agent_email:
+            # Kept as it was (null, or a manager's correction): logged, never guessed.
+            logger.info("call %s: agent email matches no member of its company", call.pk)
         rows = claim.rows() if claim else Call.objects.filter(pk=call.pk)
         if not rows.update(**fields):
             raise stages.LeaseLost

@@ -75,6 +75,19 @@ _NEGATIVE = re.compile(
 )
 
 
+# Pending actions, and the canonical action type each is typed with when a caller's
+# schema asks for a type (Otto's does: analysis.schema.ActionType).
+_CALL_BACK = "Call the customer back"
+_SEND_WRITTEN_QUOTE = "Send the customer a written quote"
+_FOLLOW_UP = "Follow up to book the appointment"
+_PAYMENT_LINK = "Take payment through the secure payment link, not over the phone"
+ACTION_TYPES = {
+    _CALL_BACK: "call_back",
+    _SEND_WRITTEN_QUOTE: "send_quote",
+    _FOLLOW_UP: "follow_up_call",
+    _PAYMENT_LINK: "send_payment_link",
+}
+
 _AGENT_ROLES = {"agent", "assistant", "csr", "rep"}
 _ROLES = _AGENT_ROLES | {"customer", "user", "caller"}
 
@@ -182,13 +195,13 @@ def analyze(transcript: str) -> dict[str, Any]:
 
     pending = []
     if _CALLBACK.search(full):
-        pending.append("Call the customer back")
+        pending.append(_CALL_BACK)
     if _SEND_QUOTE.search(full):
-        pending.append("Send the customer a written quote")
+        pending.append(_SEND_WRITTEN_QUOTE)
     if not booked and lead_quality != "cold":
-        pending.append("Follow up to book the appointment")
+        pending.append(_FOLLOW_UP)
     if card_mentioned:
-        pending.append("Take payment through the secure payment link, not over the phone")
+        pending.append(_PAYMENT_LINK)
 
     tips = []
     if any(o["category"] == "price" for o in objections):
@@ -372,7 +385,7 @@ def _fit(schema: dict[str, Any], value: Any, defs: dict[str, Any], name: str) ->
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties", {})
         if isinstance(value, str):  # a fact kept as text ("Call the customer back")
-            value = {"description": value}
+            value = {"description": value, "type": ACTION_TYPES.get(value)}
         return {
             key: _fit(sub, _value(value, key, sub, defs), defs, key)
             for key, sub in properties.items()

@@ -30,9 +30,10 @@ def test_sandbox_calls_are_ingested_by_a_real_cluster(
     )
 
     # then each is acknowledged at once, ingested by the cluster with its recording, and
-    # transcribed and analysed (tests/pipeline and tests/analysis cover those stages)
+    # transcribed, analysed and its outcomes applied (tests/pipeline, tests/analysis and
+    # tests/appointments cover those stages)
     assert [call["status"] for call in made] == [200] * 3
-    recorded = Call.objects.filter(stage=Call.Stage.ANALYZED)
+    recorded = Call.objects.filter(stage=Call.Stage.DONE)
     wait_for(lambda: recorded.count() == 3, timeout=60)
     assert set(recorded.values_list("external_id", flat=True)) == {c["id"] for c in made}
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}

@@ -175,7 +175,7 @@ def test_a_call_held_by_a_worker_is_left_alone_by_a_failed_push(received_call, b
 
 
 def test_a_failed_push_of_a_call_that_moved_on_marks_nothing(received_call):
-    Call.objects.filter(pk=received_call.pk).update(stage=Stage.ANALYZED)
+    Call.objects.filter(pk=received_call.pk).update(stage=Stage.DONE)
 
     sweeps.mark_unqueued(received_call.pk)
 
