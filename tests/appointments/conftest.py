@@ -9,6 +9,7 @@ import pytest
 from analysis import services as analysis_services
 from calls.models import Call
 from integrations.sandbox import scenarios
+from otto.models import Contact
 from tests.analysis.conftest import (  # noqa: F401 -- fixtures shared with analysis' tests
     FRIDAY_1640,
     Worker,
@@ -28,7 +29,9 @@ def analysed_call(company, scenario: str = "booked", *, contact=None, **fields) 
     ``contact``); the hand-off's enqueue is not run (in a ``db`` test commit hooks wait)."""
     script = scenarios.SCENARIOS[scenario]
     if contact is None:
-        contact = ContactFactory(
+        # The scenario's caller: the same contact on every call of that scenario.
+        contact = Contact.objects.filter(company=company, phone=script.customer_phone).first()
+        contact = contact or ContactFactory(
             company=company, phone=script.customer_phone, name=script.customer_name
         )
     call = transcribed_call(company, scenario, **fields)

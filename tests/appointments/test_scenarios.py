@@ -19,7 +19,11 @@ EXPECTED = {
     # Dana agrees to "tomorrow at 9 am" at 1420 Maple Street.
     "booked": {
         "status": "qualified_booked",
-        "appointment": ("2026-03-07T09:00:00-05:00", "2026-03-07T10:00:00-05:00", "1420 Maple Street"),
+        "appointment": (
+            "2026-03-07T09:00:00-05:00",
+            "2026-03-07T10:00:00-05:00",
+            "1420 Maple Street",
+        ),
         "tasks": [],
         "signals": set(),
     },
@@ -59,7 +63,11 @@ EXPECTED = {
     # daylight saving time) and is sent a payment link.
     "card_number": {
         "status": "qualified_booked",
-        "appointment": ("2026-03-13T14:00:00-04:00", "2026-03-13T15:00:00-04:00", "88 Beacon Street"),
+        "appointment": (
+            "2026-03-13T14:00:00-04:00",
+            "2026-03-13T15:00:00-04:00",
+            "88 Beacon Street",
+        ),
         "tasks": ["send_payment_link"],
         "signals": set(),
     },

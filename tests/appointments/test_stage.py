@@ -143,9 +143,7 @@ def test_a_re_analysis_that_says_not_booked_cancels_the_appointment_and_says_why
     )
     assert change.reason.startswith("re-analysis v2: qualified_booked → qualified_unbooked")
     # an unbooked qualified call leaves someone something to do
-    assert list(Task.objects.filter(call=call).values_list("type", flat=True)) == [
-        "follow_up_call"
-    ]
+    assert list(Task.objects.filter(call=call).values_list("type", flat=True)) == ["follow_up_call"]
 
 
 def test_a_re_analysis_leaves_an_appointment_people_took_on(acme, sandbox, run_tasks):
@@ -160,9 +158,7 @@ def test_a_re_analysis_leaves_an_appointment_people_took_on(acme, sandbox, run_t
     assert (appointment.status, appointment.analysis_version) == ("confirmed", 1)
 
 
-def test_re_analysed_actions_update_their_task_and_withdraw_dropped_ones(
-    acme, sandbox, run_tasks
-):
+def test_re_analysed_actions_update_their_task_and_withdraw_dropped_ones(acme, sandbox, run_tasks):
     call = analysed_call(acme, "price_objection")
     pipeline.apply_call(call.pk)
     quote = Task.objects.get(call=call, type="send_quote")
@@ -232,9 +228,7 @@ def test_an_apply_worker_that_died_is_taken_back_by_the_reaper(acme, sandbox, ru
     assert Appointment.objects.filter(call=call).count() == 1
 
 
-def test_an_analysed_call_whose_task_was_lost_is_enqueued_by_the_reaper(
-    acme, sandbox, run_tasks
-):
+def test_an_analysed_call_whose_task_was_lost_is_enqueued_by_the_reaper(acme, sandbox, run_tasks):
     call = analysed_call(acme, "booked")
     Call.objects.filter(pk=call.pk).update(next_attempt_at=timezone.now() - SECOND)
 
