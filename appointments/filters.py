@@ -26,10 +26,12 @@ SEARCH_HELP = "Part of the contact's name, or digits of their phone number."
 
 class LocalDateFilter(django_filters.DateFilter):
     """A calendar date in the company's time zone: the lower end starts at that day's
-    midnight, the upper end (``end=True``) includes the whole day."""
+    midnight, the upper end (``end=True``) includes the whole day. ISO 8601 only:
+    ``03/10/2026`` means different days to different people."""
 
     def __init__(self, *args: Any, end: bool = False, **kwargs: Any) -> None:
         self.end = end
+        kwargs.setdefault("input_formats", ["%Y-%m-%d"])
         super().__init__(*args, **kwargs)
 
     def filter(self, queryset: QuerySet[Any], value: datetime.date | None) -> QuerySet[Any]:
