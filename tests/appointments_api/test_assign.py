@@ -135,22 +135,21 @@ def test_two_concurrent_assigns_of_overlapping_appointments_book_the_rep_once(
     ]
     tokens = [acme_manager.token(lifetime=600), acme_csr.token(lifetime=600)]
 
+    def post(appointment: Appointment, token: str, barrier, statuses: list[int]) -> None:
+        barrier.wait()
+        response = requests.post(
+            f"{live_server.url}{assign_url(appointment)}",
+            json={"rep": acme_rep.user.pk},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        statuses.append(response.status_code)
+
     for pair in pairs:
         barrier = threading.Barrier(2)
         statuses: list[int] = []
-
-        def post(appointment: Appointment, token: str) -> None:
-            barrier.wait()
-            response = requests.post(
-                f"{live_server.url}{assign_url(appointment)}",
-                json={"rep": acme_rep.user.pk},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=30,
-            )
-            statuses.append(response.status_code)
-
         threads = [
-            threading.Thread(target=post, args=(appointment, token))
+            threading.Thread(target=post, args=(appointment, token, barrier, statuses))
             for appointment, token in zip(pair, tokens, strict=True)
         ]
         for thread in threads:
