@@ -94,6 +94,11 @@ def test_the_date_range_is_in_the_tenants_time_zone(acme_manager):
     assert ids(only_10th) == [early_on_10th.pk]
     assert ids(from_10th) == [on_11th.pk, early_on_10th.pk]
     assert error(client.get(URL, {"date_from": "10/03/2026"}), 400)["details"]["date_from"]
+    # Ends beyond the calendar bound nothing rather than failing.
+    assert len(ids(client.get(URL, {"date_to": "9999-12-31"}))) == 3
+    company.timezone = "Asia/Tokyo"
+    company.save()
+    assert len(ids(client.get(URL, {"date_from": "0001-01-01"}))) == 3
 
 
 def test_a_rep_sees_only_their_leads(acme_rep, acme_rep2):
