@@ -91,9 +91,7 @@ def test_the_query_count_does_not_grow_with_the_timelines_length(acme_manager, a
                 assignee=acme_rep.user,
                 created_by=acme_manager.user,
             )
-            AppointmentFactory(
-                company=company, lead=lead, call=call, assigned_rep=acme_rep.user
-            )
+            AppointmentFactory(company=company, lead=lead, call=call, assigned_rep=acme_rep.user)
         return contact
 
     short, long = contact_with(1), contact_with(10)
