@@ -68,14 +68,12 @@ def visible_contacts(company: Company, *, user: User, role: str) -> QuerySet[Con
     if role in (Role.MANAGER, Role.CSR):
         return contacts
     if role == Role.SALES_REP:
-        return contacts.filter(_rep_contact(user, OuterRef("pk")))
+        contact = OuterRef("pk")
+        return contacts.filter(
+            Q(Exists(Lead.objects.filter(contact=contact, assigned_rep=user)))
+            | Q(Exists(Appointment.objects.filter(contact=contact, assigned_rep=user)))
+        )
     return contacts.none()
-
-
-def _rep_contact(user: User, contact: OuterRef) -> Q:
-    return Q(Exists(Lead.objects.filter(contact=contact, assigned_rep=user))) | Q(
-        Exists(Appointment.objects.filter(contact=contact, assigned_rep=user))
-    )
 
 
 def rep_calls(user: User) -> Q:
