@@ -16,3 +16,35 @@ class AppointmentsConfig(AppConfig):
         calls_pipeline.register_handoff(Call.Stage.ANALYZED, pipeline.start_apply)
         stages.register_in_progress(Call.Stage.APPLYING, Call.Stage.ANALYZED)
         sweeps.register_waiting(Call.Stage.ANALYZED, Queue.FOLLOWUPS, tasks.apply_call)
+        self._register_reads()
+
+    @staticmethod
+    def _register_reads() -> None:
+        """The contact timeline's items and the calls a sales rep may see: registries of
+        the layers below (the core's timeline, calls' rep scope), which never import us."""
+        from appointments import selectors, serializers
+        from calls.selectors import register_rep_scope
+        from otto import timeline
+
+        for source in (
+            timeline.TimelineSource(
+                type="lead_status",
+                at="created_at",
+                rows=selectors.contact_lead_changes,
+                serializer=serializers.LeadHistorySerializer,
+            ),
+            timeline.TimelineSource(
+                type="appointment",
+                at="scheduled_start",
+                rows=selectors.contact_appointments,
+                serializer=serializers.AppointmentSerializer,
+            ),
+            timeline.TimelineSource(
+                type="task",
+                at="created_at",
+                rows=selectors.contact_tasks,
+                serializer=serializers.TaskSerializer,
+            ),
+        ):
+            timeline.register(source)
+        register_rep_scope("appointments", selectors.rep_calls)

@@ -1,4 +1,5 @@
-"""Ops' hands on the pipeline: retrying a call from a stage, and correcting speaker roles.
+"""Ops' hands on the pipeline: retrying a call from a stage, and correcting speaker roles
+and who handled the call.
 
 **Retry** (:func:`retry_stage`, API ``POST calls/{id}/retry/`` and the admin). A ``failed``
 call restarts from the stage it failed in; ``from_stage`` forces a re-run from an earlier
@@ -21,6 +22,7 @@ still held the call loses its lease and writes nothing.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -28,6 +30,8 @@ from django.utils import timezone
 
 from calls import pipeline, stages
 from calls.models import Call, CallStageChange, Transcript
+
+logger = logging.getLogger(__name__)
 
 Stage = Call.Stage
 
@@ -150,3 +154,24 @@ def correct_roles(
         transcript.roles_corrected_at = timezone.now()
         transcript.save()
     return transcript
+
+
+# --- who handled the call -----------------------------------------------------------------
+
+
+def correct_handled_by(call: Call, user: Any, *, actor: Any) -> Call:
+    """Attribute ``call`` to ``user`` (a member of the call's company, checked by the
+    caller; None clears it), by hand. Logged with the actor, as KPIs per CSR follow it."""
+    before = call.handled_by_id
+    Call.objects.filter(pk=call.pk, company_id=call.company_id).update(handled_by=user)
+    logger.info(
+        "call handled_by corrected",
+        extra={
+            "call": call.pk,
+            "from_user": before,
+            "to_user": getattr(user, "pk", None),
+            "actor": getattr(actor, "pk", None),
+        },
+    )
+    call.refresh_from_db()
+    return call

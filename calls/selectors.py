@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import functools
+import operator
+from collections.abc import Callable
+
+from django.db.models import Q, QuerySet
 
 from calls.models import Call
 from otto.models import Company, Contact, Role, User
+
+# What a sales rep may see of the calls, as conditions over Call that apps above calls
+# register in their ``ready()`` (appointments: the calls of the rep's leads and
+# appointments). calls never imports them; with none registered a rep sees no call.
+RepScope = Callable[[User], Q]
+_rep_scopes: dict[str, RepScope] = {}
+
+
+def register_rep_scope(name: str, scope: RepScope) -> None:
+    _rep_scopes[name] = scope
 
 
 def visible_calls(queryset: QuerySet[Call], *, user: User, role: str) -> QuerySet[Call]:
     """Narrow a tenant's calls to what ``role`` may see.
 
-    Managers and CSRs see every call of their company. A sales rep sees the calls linked to
-    the leads assigned to them; leads do not exist yet (the appointments issue adds them and
-    ``Call.lead``), so until then a rep sees none. Replace this branch with
-    ``queryset.filter(lead__assigned_to=user)`` when they do.
+    Managers and CSRs see every call of their company. A sales rep sees the calls any
+    registered rep scope grants them (any of them), and none when no app registered one.
     """
     if role in (Role.MANAGER, Role.CSR):
         return queryset
+    if role == Role.SALES_REP and _rep_scopes:
+        return queryset.filter(
+            functools.reduce(operator.or_, (s(user) for s in _rep_scopes.values()))
+        )
     return queryset.none()
 
 

@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calls.models import Call, CallStageChange, Transcript
+from otto.selectors import active_member
 
 
 class ContactSummarySerializer(serializers.Serializer):
@@ -91,6 +92,20 @@ class StageChangeSerializer(serializers.ModelSerializer):
 
 class RetryInputSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=150)
+
+
+class HandledByInputSerializer(serializers.Serializer):
+    """``PATCH calls/{id}/``: who answered the call (an active member's user id, or null)."""
+
+    handled_by = serializers.IntegerField(allow_null=True)
+
+    def validate_handled_by(self, value: int | None) -> Any:
+        if value is None:
+            return None
+        user = active_member(self.context["request"].company, value)
+        if user is None:
+            raise serializers.ValidationError("Not an active member of this company.")
+        return user
 
 
 class RolesInputSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from calls.models import Call
 from calls.serializers import (
     CallDetailSerializer,
     CallSerializer,
+    HandledByInputSerializer,
     RetryInputSerializer,
     RolesInputSerializer,
     TranscriptSerializer,
@@ -54,7 +55,12 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     pagination_class = CallCursorPagination
     # The order is fixed (the cursor depends on it): newest first, or best match for ?search=.
     filter_backends = [DjangoFilterBackend]
-    roles = {"default": ALL_ROLES, "retry": MANAGERS, "transcript_roles": OFFICE}
+    roles = {
+        "default": ALL_ROLES,
+        "partial_update": MANAGERS,
+        "retry": MANAGERS,
+        "transcript_roles": OFFICE,
+    }
 
     def get_queryset(self) -> QuerySet[Call]:
         # ``cast``: as in TenantViewSet, authentication bound the tenant on the request.
@@ -70,6 +76,15 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
         history = call.stage_changes.select_related("actor").order_by("created_at", "pk")
         call._prefetched_objects_cache = {"stage_changes": history}
         return Response(self.get_serializer(call).data)
+
+    @extend_schema(request=HandledByInputSerializer, responses={200: CallDetailSerializer})
+    def partial_update(self, request: Request, pk: Any = None) -> Response:
+        """Correct who handled the call (manager): KPIs per CSR follow it."""
+        call = self.get_object()
+        body = HandledByInputSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        retries.correct_handled_by(call, body.validated_data["handled_by"], actor=request.user)
+        return self.retrieve(request, pk=pk)
 
     @extend_schema(
         parameters=[

@@ -25,6 +25,18 @@ def membership_of(company: Company, user: User) -> Membership | None:
     )
 
 
+def active_member(company: Company, user_id: int, *, role: str | None = None) -> User | None:
+    """The user behind an active membership of ``company`` (with ``role``, if given); None
+    for anyone else, another tenant's users included."""
+    memberships = Membership.objects.filter(
+        company=company, user_id=user_id, revoked_at__isnull=True
+    ).select_related("user")
+    if role is not None:
+        memberships = memberships.filter(role=role)
+    membership = memberships.first()
+    return membership.user if membership is not None else None
+
+
 def session_membership(user: User) -> Membership | None:
     """The one active membership a session user works through, or None.
 

@@ -430,6 +430,14 @@ SPECTACULAR_SETTINGS = {
     # Request and response shapes apart: a read-only field is not offered as input, a
     # write-only secret is not promised in a response.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" or "type"; each choice set gets one stable name.
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStatusEnum": "appointments.models.Lead.Status",
+        "AppointmentStatusEnum": "appointments.models.Appointment.Status",
+        "TaskStatusEnum": "appointments.models.Task.Status",
+        "TaskTypeEnum": "appointments.models.Task.Type",
+        "KeySignalTypeEnum": "appointments.models.KeySignal.Type",
+    },
     # Bodies are documented as JSON only: nested fields (business_hours, lists of numbers)
     # have no form encoding, so documenting forms promised shapes the API refuses.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],

@@ -10,6 +10,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("otto.api_urls")),
     path("", include("calls.urls")),
     path("", include("analysis.urls")),
+    path("", include("appointments.urls")),
     path("", include("messaging.urls")),
 ]
 

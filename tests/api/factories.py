@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import factory as factory_boy
 from django.db.models import Model
 
+from appointments.models import Appointment, KeySignal, Lead, Task
 from calls.models import Call
 from messaging.models import Thread
 from otto.models import Company, Contact
@@ -73,3 +74,68 @@ def make_call(company: Company) -> Call:
 def make_thread(company: Company) -> Thread:
     contact = ContactFactory(company=company)
     return Thread.objects.create(company=company, contact=contact, phone=contact.phone)
+
+
+class LeadFactory(factory_boy.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    contact = factory_boy.LazyAttribute(lambda o: ContactFactory(company=o.company))
+    status = Lead.Status.NEW
+    source = "Google Ads"
+
+
+@factory(Lead)
+def make_lead(company: Company) -> Lead:
+    return LeadFactory(company=company)
+
+
+class AppointmentFactory(factory_boy.django.DjangoModelFactory):
+    class Meta:
+        model = Appointment
+
+    lead = factory_boy.LazyAttribute(lambda o: LeadFactory(company=o.company))
+    contact = factory_boy.LazyAttribute(lambda o: o.lead.contact)
+    scheduled_start = factory_boy.Sequence(
+        lambda n: datetime(2026, 3, 10, 14, tzinfo=UTC) + timedelta(days=n)
+    )
+    scheduled_end = factory_boy.LazyAttribute(lambda o: o.scheduled_start + timedelta(hours=2))
+    address = "12 Elm St, Denver, CO"
+    service_type = "Furnace repair"
+
+
+@factory(Appointment)
+def make_appointment(company: Company) -> Appointment:
+    return AppointmentFactory(company=company)
+
+
+class TaskFactory(factory_boy.django.DjangoModelFactory):
+    class Meta:
+        model = Task
+
+    type = Task.Type.CALL_BACK
+    description = "Call the customer back about the quote"
+    contact = factory_boy.LazyAttribute(lambda o: ContactFactory(company=o.company))
+
+
+@factory(Task)
+def make_task(company: Company) -> Task:
+    return TaskFactory(company=company)
+
+
+class KeySignalFactory(factory_boy.django.DjangoModelFactory):
+    class Meta:
+        model = KeySignal
+
+    type = KeySignal.Type.URGENT
+    severity = KeySignal.Severity.HIGH
+    call = factory_boy.LazyAttribute(
+        lambda o: CallFactory(company=o.company, contact=ContactFactory(company=o.company))
+    )
+    contact = factory_boy.LazyAttribute(lambda o: o.call.contact)
+    detail = "No heat with a newborn at home"
+
+
+@factory(KeySignal)
+def make_signal(company: Company) -> KeySignal:
+    return KeySignalFactory(company=company)

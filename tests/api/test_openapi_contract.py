@@ -18,7 +18,14 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from calls.search import index_call
 from messaging.models import Thread
-from tests.api.factories import CallFactory, ContactFactory
+from tests.api.factories import (
+    AppointmentFactory,
+    CallFactory,
+    ContactFactory,
+    KeySignalFactory,
+    LeadFactory,
+    TaskFactory,
+)
 
 CHECKS = [not_a_server_error, response_schema_conformance]
 
@@ -32,6 +39,13 @@ def contract(live_server, acme_manager, settings):
     call = CallFactory(company=company, contact=contact, tags=["hvac"], handled_by=None)
     index_call(call.pk)
     thread = Thread.objects.create(company=company, contact=contact, phone=contact.phone)
+    lead = LeadFactory(company=company, contact=contact)
+    outcomes = {
+        "leads": lead,
+        "appointments": AppointmentFactory(company=company, lead=lead, call=call),
+        "tasks": TaskFactory(company=company, contact=contact, lead=lead, call=call),
+        "signals": KeySignalFactory(company=company, call=call),
+    }
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")
     return {
         "schema": schema,
@@ -40,6 +54,7 @@ def contract(live_server, acme_manager, settings):
         "call": call,
         "contact": contact,
         "thread": thread,
+        "outcomes": outcomes,
     }
 
 
@@ -65,6 +80,7 @@ def test_every_operation_conforms(contract, mode):
         "calls": contract["call"].pk,
         "contacts": contract["contact"].pk,
         "threads": contract["thread"].pk,
+        **{collection: row.pk for collection, row in contract["outcomes"].items()},
     }
     ran = 0
     for operation in operations(contract["schema"]):

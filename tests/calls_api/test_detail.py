@@ -56,10 +56,14 @@ def test_the_outsider_gets_404(acme, globex_manager, make_call):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_calls_are_read_only(acme_manager, make_call):
+def test_calls_are_read_only_but_for_who_handled_them(acme_manager, make_call):
     call = make_call(acme_manager.company)
     client = acme_manager.client()
 
     assert client.post("/api/v1/calls/", {}).status_code == 405
-    assert client.patch(f"/api/v1/calls/{call.pk}/", {"stage": "done"}).status_code == 405
+    # PATCH takes only handled_by (tests/appointments_api/test_calls_behind_leads.py).
+    assert client.patch(f"/api/v1/calls/{call.pk}/", {"stage": "done"}).status_code == 400
+    assert client.put(f"/api/v1/calls/{call.pk}/", {"stage": "done"}).status_code == 405
     assert client.delete(f"/api/v1/calls/{call.pk}/").status_code == 405
+    call.refresh_from_db()
+    assert call.stage == "recorded"

@@ -201,8 +201,9 @@ def test_manager_and_csr_see_every_call_of_their_tenant(acme_manager, acme_csr, 
         assert sorted(ids(member.client().get(URL))) == sorted(c.pk for c in mine)
 
 
-def test_a_sales_rep_sees_no_calls_until_leads_exist(acme_rep):
-    # Reps see the calls of leads assigned to them; there are no leads yet (docs/calls.md).
+def test_a_sales_rep_sees_no_call_outside_their_leads(acme_rep):
+    # Reps see the calls behind the leads and appointments assigned to them, not the calls
+    # they happened to handle (docs/calls.md; tests/appointments_api/test_calls_behind_leads).
     call = CallFactory(company=acme_rep.company, handled_by=acme_rep.user)
     client = acme_rep.client()
 

@@ -1,0 +1,134 @@
+"""Reads for leads, appointments, tasks and signals: what each role may see.
+
+The company comes first; every lookup by id includes it. The role rules (docs/outcomes.md,
+"Who sees what") live here once, and the lists, the details, the contact timeline and the
+calls a rep may see all go through them:
+
+- a manager sees the whole tenant;
+- a CSR sees the tenant's leads, appointments and signals, and the tasks assigned to them;
+- a sales rep sees the leads, appointments and tasks assigned to them, and no signal.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from appointments.models import Appointment, KeySignal, Lead, LeadStatusChange, Task
+from otto.models import Company, Contact, Role, User
+
+
+def visible_leads(company: Company, *, user: User, role: str) -> QuerySet[Lead]:
+    leads = Lead.objects.filter(company=company).select_related("contact", "assigned_rep")
+    if role in (Role.MANAGER, Role.CSR):
+        return leads
+    if role == Role.SALES_REP:
+        return leads.filter(assigned_rep=user)
+    return leads.none()
+
+
+def visible_appointments(company: Company, *, user: User, role: str) -> QuerySet[Appointment]:
+    rows = Appointment.objects.filter(company=company).select_related(
+        "contact", "assigned_rep", "created_by"
+    )
+    if role in (Role.MANAGER, Role.CSR):
+        return rows
+    if role == Role.SALES_REP:
+        return rows.filter(assigned_rep=user)
+    return rows.none()
+
+
+def _tasks(company: Company) -> QuerySet[Task]:
+    return Task.objects.filter(company=company).select_related(
+        "contact", "assignee", "completed_by", "created_by"
+    )
+
+
+def task_with_people(company: Company, task_id: int) -> Task:
+    return _tasks(company).get(pk=task_id)
+
+
+def visible_tasks(company: Company, *, user: User, role: str) -> QuerySet[Task]:
+    tasks = _tasks(company)
+    if role == Role.MANAGER:
+        return tasks
+    if role in (Role.CSR, Role.SALES_REP):
+        return tasks.filter(assignee=user)
+    return tasks.none()
+
+
+def visible_signals(company: Company, *, user: User, role: str) -> QuerySet[KeySignal]:
+    signals = KeySignal.objects.filter(company=company).select_related("contact", "acknowledged_by")
+    return signals if role in (Role.MANAGER, Role.CSR) else signals.none()
+
+
+def visible_contacts(company: Company, *, user: User, role: str) -> QuerySet[Contact]:
+    """Contacts a task may name: the office's whole tenant, a rep's leads' and
+    appointments' contacts."""
+    contacts = Contact.objects.filter(company=company)
+    if role in (Role.MANAGER, Role.CSR):
+        return contacts
+    if role == Role.SALES_REP:
+        contact = OuterRef("pk")
+        return contacts.filter(
+            Q(Exists(Lead.objects.filter(contact=contact, assigned_rep=user)))
+            | Q(Exists(Appointment.objects.filter(contact=contact, assigned_rep=user)))
+        )
+    return contacts.none()
+
+
+def rep_calls(user: User) -> Q:
+    """The calls behind a rep's work (registered as calls' rep scope): the calls of a
+    contact whose active lead is assigned to them, and the calls their appointments were
+    booked on."""
+    return Q(
+        Exists(Lead.objects.filter(contact=OuterRef("contact"), is_active=True, assigned_rep=user))
+    ) | Q(Exists(Appointment.objects.filter(call=OuterRef("pk"), assigned_rep=user)))
+
+
+def active_lead(company: Company, contact_id: int) -> Lead | None:
+    return Lead.objects.filter(company=company, contact_id=contact_id, is_active=True).first()
+
+
+def lead_history(company: Company, lead: Lead) -> QuerySet[LeadStatusChange]:
+    """Every status change of the lead, oldest first: the history reads as its life."""
+    return (
+        LeadStatusChange.objects.filter(company=company, lead=lead)
+        .select_related("actor")
+        .order_by("created_at", "pk")
+    )
+
+
+def overlapping_appointments(company: Company, appointment: Appointment, rep_id: int) -> list[int]:
+    """Ids of the rep's other non-cancelled appointments whose time overlaps this one's."""
+    return list(
+        Appointment.objects.filter(
+            company=company,
+            assigned_rep_id=rep_id,
+            scheduled_start__lt=appointment.scheduled_end,
+            scheduled_end__gt=appointment.scheduled_start,
+        )
+        .exclude(status=Appointment.Status.CANCELLED)
+        .exclude(pk=appointment.pk)
+        .order_by("scheduled_start", "pk")
+        .values_list("pk", flat=True)
+    )
+
+
+# The contact timeline's sources (registered in appointments.apps): the same role rules.
+
+
+def contact_lead_changes(
+    company: Company, contact: Contact, *, user: User, role: str
+) -> QuerySet[LeadStatusChange]:
+    leads = visible_leads(company, user=user, role=role).filter(contact=contact)
+    return LeadStatusChange.objects.filter(company=company, lead__in=leads).select_related("actor")
+
+
+def contact_appointments(
+    company: Company, contact: Contact, *, user: User, role: str
+) -> QuerySet[Appointment]:
+    return visible_appointments(company, user=user, role=role).filter(contact=contact)
+
+
+def contact_tasks(company: Company, contact: Contact, *, user: User, role: str) -> QuerySet[Task]:
+    return visible_tasks(company, user=user, role=role).filter(contact=contact)
