@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
 
 from analysis.models import CallAnalysis
 from calls.models import Call, CallStageChange
@@ -92,3 +95,30 @@ def reanalysis_candidates(
     if analysed_before is not None:
         calls = calls.exclude(Exists(current.filter(created_at__gte=analysed_before)))
     return calls.order_by("started_at", "pk")
+
+
+def monthly_budget(company: Company) -> Decimal | None:
+    """The company's monthly LLM budget in USD: its own, else the deployment's; None: no
+    limit."""
+    if company.analysis_monthly_budget_usd is not None:
+        return company.analysis_monthly_budget_usd
+    return settings.ANALYSIS_MONTHLY_BUDGET_USD
+
+
+def month_bounds(
+    company: Company, now: datetime.datetime | None = None
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The calendar month ``now`` is in, in the company's time zone: [start, end)."""
+    local = (now or timezone.now()).astimezone(ZoneInfo(company.timezone))
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + datetime.timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def month_spend(company: Company, now: datetime.datetime | None = None) -> Decimal:
+    """What the company's analyses cost this calendar month (its time zone)."""
+    start, end = month_bounds(company, now)
+    spent = CallAnalysis.objects.filter(
+        company=company, created_at__gte=start, created_at__lt=end
+    ).aggregate(total=Sum("cost_usd", default=Decimal(0)))["total"]
+    return Decimal(spent)

@@ -14,7 +14,8 @@ The stages it owns (docs/analysis.md, docs/operations.md "Stages"):
   ``analysis_one_current_per_call`` is the last guard against two current analyses.
 - An analyzer that cannot run for the company (no key; Shunya, not wired yet) parks the
   call at ``transcribed`` with the reason and looks again after :data:`PARK_RECHECK`,
-  with no error per call.
+  with no error per call. So does a company whose monthly budget is spent
+  (:func:`check_budget`).
 """
 
 from __future__ import annotations
@@ -111,7 +112,22 @@ def check_analyzable(company: Company) -> Analyzer:
     reason = analyzer.check_ready(company)
     if reason is not None:
         raise AnalysisWaits(reason)
+    check_budget(company)
     return analyzer
+
+
+def check_budget(company: Company) -> None:
+    """:class:`AnalysisWaits` once the company's analyses this calendar month (its time
+    zone) have cost its monthly budget (:func:`analysis.selectors.monthly_budget`)."""
+    budget = selectors.monthly_budget(company)
+    if budget is None:
+        return
+    spent = selectors.month_spend(company)
+    if spent >= budget:
+        raise AnalysisWaits(
+            f"the monthly analysis budget of ${budget} is spent (${spent:.2f} this month); "
+            "analysis waits for next month or a higher budget"
+        )
 
 
 def park_call(call: Call, reason: str) -> str:
