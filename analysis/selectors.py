@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
-from analysis.models import CallAnalysis
+from analysis.models import AnalysisFailure, CallAnalysis
 from calls.models import Call, CallStageChange
 from otto.models import Company
 
@@ -116,9 +116,11 @@ def month_bounds(
 
 
 def month_spend(company: Company, now: datetime.datetime | None = None) -> Decimal:
-    """What the company's analyses cost this calendar month (its time zone)."""
+    """What the company's analyses cost this calendar month (its time zone), the failed
+    attempts' included."""
     start, end = month_bounds(company, now)
-    spent = CallAnalysis.objects.filter(
-        company=company, created_at__gte=start, created_at__lt=end
-    ).aggregate(total=Sum("cost_usd", default=Decimal(0)))["total"]
-    return Decimal(spent)
+    total = Decimal(0)
+    for model in (CallAnalysis, AnalysisFailure):
+        rows = model.objects.filter(company=company, created_at__gte=start, created_at__lt=end)
+        total += rows.aggregate(spent=Sum("cost_usd", default=Decimal(0)))["spent"]
+    return total

@@ -31,8 +31,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from analysis import selectors
-from analysis.analyzers import AnalysisResult, Analyzer, AnalyzerNotAvailable, analyzer_for
-from analysis.models import CallAnalysis, Reanalysis
+from analysis.analyzers import (
+    AnalysisResult,
+    Analyzer,
+    AnalyzerNotAvailable,
+    UnusableAnswer,
+    analyzer_for,
+)
+from analysis.models import AnalysisFailure, CallAnalysis, Reanalysis
 from analysis.pipeline import start_analysis
 from analysis.pricing import cost_usd
 from analysis.prompt import PROMPT_VERSION
@@ -87,7 +93,11 @@ def analyze_call(call_id: int) -> str | None:
         transcript = Transcript.objects.filter(call=call).first()
         if transcript is None:
             raise ProviderError(analyzer.name, "the call has no transcript", permanent=True)
-        outcome = analyzer.submit(call, transcript)
+        try:
+            outcome = analyzer.submit(call, transcript)
+        except UnusableAnswer as exc:
+            record_failure(call, exc)
+            raise
         if isinstance(outcome, PendingJob):
             with transaction.atomic():
                 claim.extend(outcome.wait_until, last_error="")
@@ -140,6 +150,23 @@ def park_call(call: Call, reason: str) -> str:
     elif stages.move(waiting, call, Stage.TRANSCRIBED, reason=reason, next_attempt_at=later):
         logger.info("call %s waits at transcribed: %s", call.pk, reason)
     return Stage.TRANSCRIBED
+
+
+def record_failure(call: Call, exc: UnusableAnswer) -> AnalysisFailure:
+    """Keep an answer that could not be stored, with what it cost (the budget counts it),
+    whether or not this worker still holds the call: the provider billed it either way."""
+    return AnalysisFailure.objects.create(
+        company_id=call.company_id,
+        call=call,
+        analyzer=exc.provider,
+        model=exc.model[:100],
+        error=exc.detail,
+        input_tokens=exc.input_tokens,
+        output_tokens=exc.output_tokens,
+        cost_usd=cost_usd(exc.model, exc.input_tokens, exc.output_tokens)
+        if exc.input_tokens or exc.output_tokens
+        else 0,
+    )
 
 
 def analysis_fields(call: Call, result: AnalysisResult) -> dict[str, Any]:
