@@ -97,7 +97,8 @@ class Company(models.Model):
     transcriber = models.CharField(
         max_length=16, choices=Transcriber.choices, blank=True, default=""
     )
-    analyzer = models.CharField(max_length=16, choices=Analyzer.choices, default=Analyzer.OPENAI)
+    # Blank: the deployment's ANALYZER setting.
+    analyzer = models.CharField(max_length=16, choices=Analyzer.choices, blank=True, default="")
     analysis_monthly_budget_usd = models.DecimalField(
         "monthly analysis budget (USD)",
         max_digits=10,
