@@ -50,6 +50,27 @@ class AnalysisResult:
     request_id: str = ""
 
 
+class UnusableAnswer(ProviderError):
+    """The analyzer answered, and was paid, but the answer cannot be stored: a refusal,
+    output off the schema, citations of utterances that do not exist. Carries what it cost,
+    which counts toward the company's budget (:class:`analysis.models.AnalysisFailure`)."""
+
+    def __init__(
+        self,
+        provider: str,
+        detail: str,
+        *,
+        permanent: bool,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        super().__init__(provider, detail, permanent=permanent)
+        self.model = model
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+
 class AnalyzerNotAvailable(Exception):
     """The company names no analyzer Otto knows."""
 
@@ -111,13 +132,22 @@ class OpenAIAnalyzer:
         prompt = prompt_for(call, transcript)
         client = OpenAIClient.from_settings()
         input_tokens = output_tokens = 0
+        model = client.model
         for _ in range(2):
             try:
                 answer = client.parse(
                     CallAnalysisOutput, instructions=prompt.instructions, input=prompt.transcript
                 )
             except OutputError as exc:
-                raise ProviderError(exc.provider, exc.detail, permanent=False) from exc
+                raise UnusableAnswer(
+                    exc.provider,
+                    exc.detail,
+                    permanent=False,
+                    model=exc.model or model,
+                    input_tokens=input_tokens + exc.input_tokens,
+                    output_tokens=output_tokens + exc.output_tokens,
+                ) from exc
+            model = answer.model
             input_tokens += answer.input_tokens
             output_tokens += answer.output_tokens
             unknown = check_citations(answer.parsed, prompt.sent)
@@ -133,11 +163,14 @@ class OpenAIAnalyzer:
                     request_id=answer.response_id,
                 )
             prompt = prompt.with_note(RETRY_NOTE.format(indices=", ".join(map(str, unknown))))
-        raise ProviderError(
+        raise UnusableAnswer(
             self.name,
             f"citations point at no utterance of the transcript ({', '.join(map(str, unknown))})"
             " after one retry",
             permanent=True,
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
         )
 
 

@@ -6,7 +6,12 @@ class AnalysisConfig(AppConfig):
     verbose_name = "Call analysis and KPIs"
 
     def ready(self) -> None:
-        from analysis import pipeline, serializers, tasks
+        from analysis import (
+            openapi,  # noqa: F401 -- registers ``analysis`` in the schema
+            pipeline,
+            serializers,
+            tasks,
+        )
         from calls import pipeline as calls_pipeline
         from calls import stages, sweeps
         from calls.models import Call

@@ -102,3 +102,59 @@ class CallAnalysis(models.Model):
 
     def __str__(self) -> str:
         return f"analysis v{self.version} of call {self.call_id}"
+
+
+class AnalysisFailure(models.Model):
+    """An analyzer answer that was paid for and not stored: a refusal (its text in
+    ``error``), output off the schema, citations of utterances that do not exist. Its
+    tokens and cost count toward the company's monthly budget like an analysis'."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="analysis_failures")
+    analyzer = models.CharField(max_length=16, choices=Analyzer.choices)
+    model = models.CharField(max_length=100, blank=True)
+    error = models.TextField()
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # The month's spend, beside the analyses'.
+            models.Index(fields=["company", "-created_at"], name="analysis_failure_company_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"failed analysis of call {self.call_id}"
+
+
+class Reanalysis(models.Model):
+    """One ``manage.py reanalyze`` pass over a company's calls in a date range, kept so an
+    interrupted pass resumes: a call whose current analysis was made since ``started_at``
+    is done. A finished pass is kept as the record of what was run."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    since = models.DateField()
+    until = models.DateField()
+    # --prompt-version: only calls whose current analysis has another prompt version.
+    prompt_version = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TimestampedManager()
+
+    class Meta:
+        verbose_name_plural = "reanalyses"
+        constraints = [
+            # One open pass per range: a second run of the same command resumes it.
+            models.UniqueConstraint(
+                fields=["company", "since", "until", "prompt_version"],
+                condition=models.Q(finished_at__isnull=True),
+                name="analysis_reanalysis_open_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"reanalysis {self.since}…{self.until}"

@@ -14,21 +14,32 @@ The stages it owns (docs/analysis.md, docs/operations.md "Stages"):
   ``analysis_one_current_per_call`` is the last guard against two current analyses.
 - An analyzer that cannot run for the company (no key; Shunya, not wired yet) parks the
   call at ``transcribed`` with the reason and looks again after :data:`PARK_RECHECK`,
-  with no error per call.
+  with no error per call. So does a company whose monthly budget is spent
+  (:func:`check_budget`).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from analysis.analyzers import AnalysisResult, AnalyzerNotAvailable, analyzer_for
-from analysis.models import CallAnalysis
+from analysis import selectors
+from analysis.analyzers import (
+    AnalysisResult,
+    Analyzer,
+    AnalyzerNotAvailable,
+    UnusableAnswer,
+    analyzer_for,
+)
+from analysis.models import AnalysisFailure, CallAnalysis, Reanalysis
+from analysis.pipeline import start_analysis
 from analysis.pricing import cost_usd
 from analysis.prompt import PROMPT_VERSION
 from analysis.when import resolve_appointment
@@ -70,12 +81,9 @@ def analyze_call(call_id: int) -> str | None:
     if call is None or call.stage != Stage.TRANSCRIBED:
         return None
     try:
-        analyzer = analyzer_for(call.company)
-    except AnalyzerNotAvailable as exc:
+        analyzer = check_analyzable(call.company)
+    except AnalysisWaits as exc:
         return park_call(call, str(exc))
-    reason = analyzer.check_ready(call.company)
-    if reason is not None:
-        return park_call(call, reason)
     claim = stages.claim(call, Stage.ANALYZING)
     if claim is None:
         logger.info("call %s is not due for analysis; skipped", call_id)
@@ -85,7 +93,11 @@ def analyze_call(call_id: int) -> str | None:
         transcript = Transcript.objects.filter(call=call).first()
         if transcript is None:
             raise ProviderError(analyzer.name, "the call has no transcript", permanent=True)
-        outcome = analyzer.submit(call, transcript)
+        try:
+            outcome = analyzer.submit(call, transcript)
+        except UnusableAnswer as exc:
+            record_failure(call, exc)
+            raise
         if isinstance(outcome, PendingJob):
             with transaction.atomic():
                 claim.extend(outcome.wait_until, last_error="")
@@ -94,6 +106,38 @@ def analyze_call(call_id: int) -> str | None:
         return record_analysis(claim, outcome)
 
     return stages.attempt(claim, work)
+
+
+class AnalysisWaits(Exception):
+    """The company's calls cannot be analysed now; the message says why (they park)."""
+
+
+def check_analyzable(company: Company) -> Analyzer:
+    """The company's analyzer, or :class:`AnalysisWaits` when its calls must wait (no
+    analyzer Otto knows, no key)."""
+    try:
+        analyzer = analyzer_for(company)
+    except AnalyzerNotAvailable as exc:
+        raise AnalysisWaits(str(exc)) from None
+    reason = analyzer.check_ready(company)
+    if reason is not None:
+        raise AnalysisWaits(reason)
+    check_budget(company)
+    return analyzer
+
+
+def check_budget(company: Company) -> None:
+    """:class:`AnalysisWaits` once the company's analyses this calendar month (its time
+    zone) have cost its monthly budget (:func:`analysis.selectors.monthly_budget`)."""
+    budget = selectors.monthly_budget(company)
+    if budget is None:
+        return
+    spent = selectors.month_spend(company)
+    if spent >= budget:
+        raise AnalysisWaits(
+            f"the monthly analysis budget of ${budget} is spent (${spent:.2f} this month); "
+            "analysis waits for next month or a higher budget"
+        )
 
 
 def park_call(call: Call, reason: str) -> str:
@@ -106,6 +150,23 @@ def park_call(call: Call, reason: str) -> str:
     elif stages.move(waiting, call, Stage.TRANSCRIBED, reason=reason, next_attempt_at=later):
         logger.info("call %s waits at transcribed: %s", call.pk, reason)
     return Stage.TRANSCRIBED
+
+
+def record_failure(call: Call, exc: UnusableAnswer) -> AnalysisFailure:
+    """Keep an answer that could not be stored, with what it cost (the budget counts it),
+    whether or not this worker still holds the call: the provider billed it either way."""
+    return AnalysisFailure.objects.create(
+        company_id=call.company_id,
+        call=call,
+        analyzer=exc.provider,
+        model=exc.model[:100],
+        error=exc.detail,
+        input_tokens=exc.input_tokens,
+        output_tokens=exc.output_tokens,
+        cost_usd=cost_usd(exc.model, exc.input_tokens, exc.output_tokens)
+        if exc.input_tokens or exc.output_tokens
+        else 0,
+    )
 
 
 def analysis_fields(call: Call, result: AnalysisResult) -> dict[str, Any]:
@@ -219,3 +280,144 @@ def update_overrides(
         ", ".join(sorted(changes)),
     )
     return row
+
+
+# --- re-analysis: manage.py reanalyze and the admin's re-run ------------------------------
+
+# A call is sent back into analysis from these stages; one waiting at ``transcribed``
+# (parked, backing off) is made due at once.
+RERUN_FROM = (*selectors.REANALYZABLE, Stage.FAILED, Stage.TRANSCRIBED)
+# What became of each call of a reanalyze pass.
+ANALYSED, WAITING, FAILED, SKIPPED = "analysed", "waiting", "failed", "skipped"
+_OUTCOMES: dict[str, str] = {Stage.ANALYZED: ANALYSED, Stage.FAILED: FAILED}
+
+Progress = Callable[[Counter[str], int], None]
+
+
+class ReanalysisRefused(Exception):
+    """This call cannot be re-analysed now; the message says why."""
+
+
+def reanalyze_call(
+    call: Call, *, actor: Any = None, reason: str = "", run_now: bool = False
+) -> str | None:
+    """Send ``call`` back into analysis for a new version (people's overrides carry over),
+    handed on again at ``analyzed`` so what follows (outcomes) is brought up to date.
+
+    One compare-and-set from the stage the call was seen in back to ``transcribed``, with
+    its attempts reset, audited as a :class:`~calls.models.CallStageChange` with ``actor``
+    and ``reason``. From there the analysis stage claims it like any call
+    (:func:`calls.stages.claim`), so a re-run racing the pipeline, or another re-run,
+    analyses it once. ``run_now`` analyses it in this process (``manage.py reanalyze``)
+    and returns what :func:`analyze_call` returns; otherwise its task is enqueued on queue
+    ``analysis`` and ``transcribed`` is returned.
+
+    Raises :class:`AnalysisWaits` (nothing moved) when the company's calls would only park
+    (no key, budget spent), and :class:`ReanalysisRefused` when this call cannot be re-run.
+    """
+    check_analyzable(call.company)
+    if call.stage not in RERUN_FROM:
+        raise ReanalysisRefused(
+            f"the call is {call.stage}; only analysed, failed or waiting calls are re-analysed"
+        )
+    if not Transcript.objects.filter(call=call).exists():
+        raise ReanalysisRefused("the call has no transcript")
+    with transaction.atomic():
+        moved = stages.move(
+            Call.objects.filter(stage=call.stage),
+            call,
+            Stage.TRANSCRIBED,
+            reason=reason or "re-analysis requested",
+            actor=actor,
+            attempts=0,
+            next_attempt_at=None,
+            last_error="",
+        )
+        if not moved:
+            raise ReanalysisRefused("the call changed stage meanwhile; reload it and try again")
+        if not run_now:
+            start_analysis(call)
+    if not run_now:
+        return Stage.TRANSCRIBED
+    return analyze_call(call.pk)
+
+
+def reanalyze_calls(
+    company: Company,
+    *,
+    since: datetime.date,
+    until: datetime.date,
+    prompt_version: str = "",
+    dry_run: bool = False,
+    counts: Counter[str] | None = None,
+    progress: Progress | None = None,
+) -> Counter[str]:
+    """Re-analyse the company's calls of ``since`` … ``until``
+    (:func:`analysis.selectors.reanalysis_candidates`), one at a time, oldest first; the
+    counts of calls analysed, left waiting (a transient failure backing off, a provider
+    job, a worker that took the call first: the pipeline finishes them), failed and
+    skipped (moved meanwhile). ``prompt_version`` (which must be this code's
+    :data:`PROMPT_VERSION`) leaves out calls already analysed with it. ``dry_run`` counts
+    the calls (``counts["selected"]``) and writes nothing.
+
+    **Resuming.** The pass is a :class:`~analysis.models.Reanalysis` row, open until it
+    finishes; a call whose current analysis was made since the pass started is done. So
+    the same command run again after an interruption (Ctrl-C, a crash, the budget running
+    out: :class:`AnalysisWaits` is raised) carries on with the calls not done yet, and run
+    once more after it finished starts a new pass.
+    """
+    check_reanalysis(company, prompt_version)
+    counts = Counter() if counts is None else counts
+    run = None
+    if not dry_run:
+        run, _ = Reanalysis.objects.get_or_create(
+            company=company,
+            since=since,
+            until=until,
+            prompt_version=prompt_version,
+            finished_at=None,
+        )
+    ids = list(
+        selectors.reanalysis_candidates(
+            company,
+            since=since,
+            until=until,
+            other_prompt_than=prompt_version,
+            analysed_before=run.started_at if run else None,
+        ).values_list("pk", flat=True)
+    )
+    if run is None:
+        counts["selected"] = len(ids)
+        return counts
+    if progress is not None:
+        progress(counts, len(ids))
+    reason = f"re-analysis (manage.py reanalyze {since}…{until})"
+    for call_id in ids:
+        # Loaded one at a time: a long pass must see each call's stage as it is now.
+        call = Call.objects.select_related("company").filter(pk=call_id).first()
+        counts[_reanalyze_one(call, reason) if call else SKIPPED] += 1
+        if progress is not None:
+            progress(counts, len(ids))
+    run.finished_at = timezone.now()
+    run.save(update_fields=["finished_at", "updated_at"])
+    return counts
+
+
+def _reanalyze_one(call: Call, reason: str) -> str:
+    try:
+        stage = reanalyze_call(call, reason=reason, run_now=True)
+    except ReanalysisRefused:
+        return SKIPPED
+    return _OUTCOMES.get(stage or "", WAITING)
+
+
+def check_reanalysis(company: Company, prompt_version: str = "") -> None:
+    """Refuse a reanalyze pass that could not analyse anything: the company's calls would
+    park (:class:`AnalysisWaits`), or ``prompt_version`` is not the one this code sends
+    (:class:`ReanalysisRefused`: Otto can only analyse with its current prompt)."""
+    if prompt_version and prompt_version != PROMPT_VERSION:
+        raise ReanalysisRefused(
+            f"this deployment analyses with prompt version {PROMPT_VERSION!r}, "
+            f"not {prompt_version!r}"
+        )
+    check_analyzable(company)

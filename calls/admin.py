@@ -50,7 +50,8 @@ class CallAdmin(ReadOnlyAdmin):
     # A million rows: no exact COUNT(*) per page view, and no date_hierarchy (its DISTINCT
     # over every date would scan them all); the date list filter costs nothing.
     show_full_result_count = False
-    actions = (
+    # Any length: analysis/admin.py adds its re-run of analysis.
+    actions: tuple[str, ...] = (
         "retry_failed",
         "rerun_transcription",
         "swap_speaker_roles",

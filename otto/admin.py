@@ -89,6 +89,7 @@ class CompanyForm(forms.ModelForm[Company]):
             "business_hours",
             "transcriber",
             "analyzer",
+            "analysis_monthly_budget_usd",
             "recovery_enabled",
             "recovery_nudge_hours",
             "recovery_escalate_hours",

@@ -8,6 +8,7 @@ confusing runtime error.
 import os
 import re
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -66,6 +67,20 @@ def env_float(
         raise _bad(name, value, "a number") from None
     if number < minimum or (maximum is not None and number > maximum):
         raise _bad(name, value, f"a number between {minimum} and {maximum}")
+    return number
+
+
+def env_decimal(name: str) -> Decimal | None:
+    """A non-negative amount (money: ``12.50``), or None when unset or blank."""
+    value = _raw(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise _bad(name, value, "an amount such as 50 or 12.50") from None
+    if not number.is_finite() or number < 0:
+        raise _bad(name, value, "an amount >= 0")
     return number
 
 

@@ -97,7 +97,17 @@ class Company(models.Model):
     transcriber = models.CharField(
         max_length=16, choices=Transcriber.choices, blank=True, default=""
     )
-    analyzer = models.CharField(max_length=16, choices=Analyzer.choices, default=Analyzer.OPENAI)
+    # Blank: the deployment's ANALYZER setting.
+    analyzer = models.CharField(max_length=16, choices=Analyzer.choices, blank=True, default="")
+    analysis_monthly_budget_usd = models.DecimalField(
+        "monthly analysis budget (USD)",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="LLM spend per calendar month before calls wait. "
+        "Blank: the deployment's ANALYSIS_MONTHLY_BUDGET_USD.",
+    )
     # Missed-call recovery: text back at once, nudge after these hours, escalate after that.
     recovery_enabled = models.BooleanField(default=True)
     recovery_nudge_hours = models.JSONField(default=default_recovery_nudges, blank=True)

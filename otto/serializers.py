@@ -120,7 +120,12 @@ class CompanySerializer(serializers.ModelSerializer[Company]):
         allow_blank=True,
         help_text="Blank: the deployment's default (TRANSCRIBER).",
     )
-    analyzer = serializers.ChoiceField(choices=Analyzer.choices, required=False)
+    analyzer = serializers.ChoiceField(
+        choices=Analyzer.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Blank: the deployment's default (ANALYZER).",
+    )
     timezone = TimeZoneField(max_length=64, required=False)
     quiet_hours_start = ClockTimeField(required=False)
     quiet_hours_end = ClockTimeField(required=False)

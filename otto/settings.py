@@ -16,6 +16,7 @@ from dotenv import load_dotenv
 from otto.env import (
     env_bool,
     env_choice,
+    env_decimal,
     env_durations,
     env_float,
     env_int,
@@ -219,6 +220,9 @@ PIPELINE_STAGE_DEADLINES = env_durations(
 TRANSCRIBER = env_choice("TRANSCRIBER", ("deepgram", "shunya"), "deepgram")
 # The analyzer of a company that names none (per company: Company.analyzer).
 ANALYZER = env_choice("ANALYZER", ("openai", "shunya"), "openai")
+# The LLM spend (USD) a company's analyses may reach per calendar month in its own time
+# zone before its calls wait (per company: Company.analysis_monthly_budget_usd); unset: none.
+ANALYSIS_MONTHLY_BUDGET_USD = env_decimal("ANALYSIS_MONTHLY_BUDGET_USD")
 
 Q_CLUSTER = {
     "name": DEFAULT_CLUSTER,

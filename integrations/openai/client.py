@@ -31,10 +31,17 @@ Api = Literal["responses", "chat"]
 class OutputError(ProviderError):
     """The API answered, but not with usable output: a refusal, a body that is not JSON or
     does not match the schema. Permanent for this request; a caller whose model output is
-    not deterministic (an LLM) may count it as one attempt and ask again."""
+    not deterministic (an LLM) may count it as one attempt and ask again. The answer was
+    billed all the same: ``model`` and the tokens say what it cost (0 when the body did not
+    say)."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(
+        self, detail: str, *, model: str = "", input_tokens: int = 0, output_tokens: int = 0
+    ) -> None:
         super().__init__(PROVIDER, detail, permanent=True)
+        self.model = model
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
 
 
 @dataclass(frozen=True)
@@ -127,10 +134,7 @@ class OpenAIClient:
                         PROVIDER, "output blocked by content filter", permanent=True
                     ) from exc
                 except pydantic.ValidationError as exc:
-                    raise OutputError(
-                        f"response does not match {schema.__name__}: {exc.error_count()} error(s), "
-                        f"first: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"
-                    ) from exc
+                    raise OutputError(_mismatch(schema, exc)) from exc
                 except (openai.APIResponseValidationError, ValueError) as exc:
                     # A body that is not JSON or not the API's shape (ValueError covers
                     # JSONDecodeError). Like every unusable body it is permanent
@@ -175,13 +179,23 @@ class OpenAIClient:
     def _responses[T: pydantic.BaseModel](
         self, sdk: openai.OpenAI, schema: type[T], instructions: str, text: str, model: str
     ) -> StructuredResult[T]:
-        response = sdk.responses.parse(
+        # The raw response, so that output off the schema still tells what it cost.
+        raw = sdk.responses.with_raw_response.parse(
             model=model, instructions=instructions, input=text, text_format=schema
         )
+        try:
+            response = raw.parse()
+        except pydantic.ValidationError as exc:
+            raise OutputError(_mismatch(schema, exc), **_billed(raw.http_response)) from exc
         parsed = response.output_parsed
-        if parsed is None:
-            raise OutputError(f"no parsed output (status {response.status}){_refusal(response)}")
         usage = response.usage
+        if parsed is None:
+            raise OutputError(
+                f"no parsed output (status {response.status}){_refusal(response)}",
+                model=response.model,
+                input_tokens=usage.input_tokens if usage else 0,
+                output_tokens=usage.output_tokens if usage else 0,
+            )
         return StructuredResult(
             parsed=parsed,
             model=response.model,
@@ -190,6 +204,28 @@ class OpenAIClient:
             total_tokens=usage.total_tokens if usage else 0,
             response_id=response.id,
         )
+
+
+def _mismatch(schema: type[pydantic.BaseModel], exc: pydantic.ValidationError) -> str:
+    first = exc.errors()[0]
+    return (
+        f"response does not match {schema.__name__}: {exc.error_count()} error(s), "
+        f"first: {first['loc']} {first['msg']}"
+    )
+
+
+def _billed(http_response: Any) -> dict[str, Any]:
+    """The model and token counts of a Responses API body the SDK could not parse."""
+    try:
+        body = http_response.json()
+        usage = body.get("usage") or {}
+        return {
+            "model": str(body.get("model") or ""),
+            "input_tokens": int(usage.get("input_tokens") or 0),
+            "output_tokens": int(usage.get("output_tokens") or 0),
+        }
+    except (ValueError, TypeError, AttributeError):
+        return {}
 
 
 def _refusal(response: Any) -> str:

@@ -9,7 +9,8 @@ with :func:`route`; the server discovers them at start. Every endpoint has a nam
   ``deepgram.``, when given ``"deepgram"``) fail. Modes: ``429``, ``500``, ``timeout``
   (sleep ``delay_seconds``, default 30, then answer normally, so the client times out),
   ``latency`` (sleep ``delay_seconds``, default 0.5, then answer normally), ``malformed``
-  (200 with a truncated JSON body).
+  (200 with a truncated JSON body), ``refusal`` (an LLM endpoint answers with the model's
+  refusal in place of output, billed as usual; other endpoints answer normally).
 - ``POST /_sandbox/reset`` forgets failures, recorded requests and provider state.
 - ``GET /_sandbox/requests?endpoint=…`` lists the requests received, newest last.
 - ``GET /_sandbox/deliveries`` lists the webhooks the sandbox sent to the app.
@@ -37,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 
 logger = logging.getLogger(__name__)
 
-FAILURE_MODES = ("429", "500", "timeout", "latency", "malformed")
+FAILURE_MODES = ("429", "500", "timeout", "latency", "malformed", "refusal")
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Request:
     body: bytes
     sandbox: Sandbox
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route
+    # An injected "refusal": an LLM endpoint answers with a refusal instead of output.
+    refuse: bool = False
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -287,7 +290,10 @@ class Sandbox:
                 return Response.error(500, "Internal server error (sandbox)")
             if failure.mode == "malformed":
                 return Response(200, b'{"malformed": [1, 2', {"Content-Type": "application/json"})
-            time.sleep(failure.delay_seconds)  # timeout and latency
+            if failure.mode == "refusal":
+                request.refuse = True
+            else:
+                time.sleep(failure.delay_seconds)  # timeout and latency
         return endpoint.handler(request)
 
     def _control(self, request: Request) -> Response:

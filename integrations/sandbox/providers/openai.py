@@ -140,6 +140,12 @@ def responses(request: Request) -> Response:
     content = _content(schema, transcript, text_format.get("type") == "json_object")
     input_tokens = _tokens(json.dumps(raw_input) + str(body.get("instructions") or ""))
     output_tokens = _tokens(content)
+    part = {"type": "output_text", "text": content, "annotations": []}
+    if request.refuse:
+        # How the Responses API returns a refusal: a content part of its own, no output text.
+        refusal = f"I can't help with that. ({SIMULATED_NOTE})"
+        part = {"type": "refusal", "refusal": refusal}
+        output_tokens = _tokens(refusal)
     return Response.json(
         {
             "id": f"resp_sandbox{uuid.uuid4().hex[:20]}",
@@ -156,7 +162,7 @@ def responses(request: Request) -> Response:
                     "id": f"msg_sandbox{uuid.uuid4().hex[:20]}",
                     "status": "completed",
                     "role": "assistant",
-                    "content": [{"type": "output_text", "text": content, "annotations": []}],
+                    "content": [part],
                 }
             ],
             "parallel_tool_calls": True,
