@@ -84,6 +84,11 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, blank=True)
+    # An auto-reply's inbound message (HELP, a free-text opt-out): one reply per message,
+    # so a redelivered or replayed webhook never answers twice.
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     error_code = models.CharField(max_length=16, blank=True)
     media = models.JSONField(default=list, blank=True)
     twilio_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
@@ -101,6 +106,9 @@ class Message(models.Model):
     objects = TimestampedManager()
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reply_to"], name="messaging_msg_one_reply_uniq")
+        ]
         indexes = [
             models.Index(fields=["thread", "created_at", "id"], name="messaging_msg_thread_idx"),
             models.Index(

@@ -27,14 +27,23 @@ def consent_history(company: Company, phone: str, channel: str) -> QuerySet[Cons
     )
 
 
-def consent_state(company: Company, phone: str, channel: str = "sms") -> str | None:
-    """The latest opt-out or opt-in (HELP changes nothing), or None when never recorded."""
+def latest_consent(
+    company: Company, phone: str, channel: str = "sms"
+) -> tuple[str, int | None] | None:
+    """The latest opt-out or opt-in (HELP changes nothing) and the message that caused it,
+    or None when never recorded."""
     return (
         consent_history(company, phone, channel)
         .exclude(action=Action.HELP)
-        .values_list("action", flat=True)
+        .values_list("action", "message")
         .first()
     )
+
+
+def consent_state(company: Company, phone: str, channel: str = "sms") -> str | None:
+    """The latest opt-out or opt-in, or None when never recorded."""
+    latest = latest_consent(company, phone, channel)
+    return latest[0] if latest else None
 
 
 def is_opted_out(company: Company, phone: str, channel: str = "sms") -> bool:

@@ -31,6 +31,15 @@ STATUS_RANK: dict[str, int] = {
 }
 OPTED_OUT_AT_CARRIER = "21610"
 
+DEFAULT_HELP_REPLY = (
+    "{company}: reply to this text and our team will answer. "
+    "Msg & data rates may apply. Reply STOP to opt out."
+)
+OPT_OUT_CONFIRMATION = (
+    "{company}: you are unsubscribed and will get no more texts from us. "
+    "Reply START to resubscribe."
+)
+
 
 class SendRefused(Exception):
     """The gate refused a manual message; ``message`` is stored ``blocked`` with why."""
@@ -57,7 +66,7 @@ def _touch(thread: Thread, message: Message, *, inbound: bool) -> None:
     }
     if inbound:
         changes["unread"] = F("unread") + 1
-        changes["last_inbound_at"] = message.created_at
+        changes["last_inbound_at"] = thread.last_inbound_at = message.created_at
     Thread.objects.filter(pk=thread.pk).update(**changes)
 
 
@@ -115,7 +124,35 @@ def receive_message(
     if meaning is not None:
         action, source = meaning
         record_consent(company, phone=from_number, action=action, source=source, message=message)
+        _auto_reply(company, thread, message, action=action, source=source)
     return message
+
+
+def help_reply(company: Company) -> str:
+    """The tenant's answer to HELP, or the default naming the company and STOP."""
+    return company.sms_help_reply.strip() or DEFAULT_HELP_REPLY.format(company=company.name)
+
+
+def _auto_reply(
+    company: Company, thread: Thread, message: Message, *, action: str, source: str
+) -> None:
+    """HELP gets the tenant's help text; a free-text opt-out gets one confirmation.
+
+    A keyword STOP gets none from Otto: Twilio's own keyword handling has answered it and
+    blocks anything after (error 21610). A free-text revocation is invisible to Twilio, so
+    Otto confirms it, once: the gate lets through the one auto-reply answering the text
+    that opted the number out (docs/messaging.md)."""
+    if action == ConsentEvent.Action.HELP:
+        body = help_reply(company)
+    elif action == ConsentEvent.Action.OPT_OUT and source == ConsentEvent.Source.FREE_TEXT:
+        body = OPT_OUT_CONFIRMATION.format(company=company.name)
+    else:
+        return
+    try:
+        send_message(company, thread, body=body, kind=Message.Kind.AUTO_REPLY, reply_to=message)
+    except SendRefused as refused:
+        # Stored blocked with the reason (e.g. HELP from a number that opted out).
+        logger.info("auto-reply to message %s refused: %s", message.pk, refused)
 
 
 def record_status(message: Message, status: str, error_code: str = "") -> bool:
@@ -147,6 +184,7 @@ def send_message(
     body: str,
     kind: str = Message.Kind.MANUAL,
     sent_by: User | None = None,
+    reply_to: Message | None = None,
     now: datetime.datetime | None = None,
 ) -> Message:
     """Store an outbound message and queue it through the gate.
@@ -165,6 +203,7 @@ def send_message(
         now=now,
         last_inbound_at=thread.last_inbound_at,
         contact_state=thread.contact.state,
+        reply_to=reply_to.pk if reply_to else None,
     )
     due: datetime.datetime | None
     if decision.allowed:
@@ -184,6 +223,7 @@ def send_message(
         to_number=thread.phone,
         sent_by=sent_by,
         kind=kind,
+        reply_to=reply_to,
         scheduled_for=decision.send_at if decision.deferred else None,
         next_attempt_at=due,
     )

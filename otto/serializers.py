@@ -144,6 +144,7 @@ class CompanySerializer(serializers.ModelSerializer[Company]):
             "twilio_number",
             "quiet_hours_start",
             "quiet_hours_end",
+            "sms_help_reply",
             "business_hours",
             "transcriber",
             "analyzer",
