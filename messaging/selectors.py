@@ -7,7 +7,7 @@ import datetime
 from django.db.models import QuerySet
 
 from messaging.models import ConsentEvent, Message, Thread
-from otto.models import Company
+from otto.models import Company, Contact, Role, User
 
 Action = ConsentEvent.Action
 
@@ -18,6 +18,25 @@ def thread_list(company: Company) -> QuerySet[Thread]:
 
 def thread_messages(company: Company, thread: Thread) -> QuerySet[Message]:
     return Message.objects.filter(company=company, thread=thread)
+
+
+def contact_messages(
+    company: Company, contact: Contact, *, user: User, role: str
+) -> QuerySet[Message]:
+    """The contact's texts on their timeline: managers and CSRs see them (as they see the
+    contact's calls); a sales rep none until leads link reps to contacts."""
+    if role not in (Role.MANAGER, Role.CSR):
+        return Message.objects.none()
+    return Message.objects.filter(company=company, thread__contact=contact)
+
+
+def contact_consent(
+    company: Company, contact: Contact, *, user: User, role: str
+) -> QuerySet[ConsentEvent]:
+    """The ledger's events for the contact's number, on their timeline (same roles)."""
+    if role not in (Role.MANAGER, Role.CSR) or not contact.phone:
+        return ConsentEvent.objects.none()
+    return ConsentEvent.objects.filter(company=company, phone=contact.phone)
 
 
 def consent_history(company: Company, phone: str, channel: str) -> QuerySet[ConsentEvent]:

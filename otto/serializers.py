@@ -251,8 +251,8 @@ class TimelineQuerySerializer(serializers.Serializer[dict[str, Any]]):
 
 class TimelineItemSerializer(serializers.Serializer[dict[str, Any]]):
     type = serializers.CharField(
-        help_text='What happened: "call" (messages and appointments '
-        "come later). `data` is that item's own shape."
+        help_text='What happened: "call", "message" (an SMS) or "consent" (an opt-out, '
+        "opt-in or HELP); appointments come later. `data` is that item's own shape."
     )
     at = serializers.DateTimeField()
     # DRF allows a field named ``data``; the stubs see only the Serializer.data property.
