@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -92,12 +91,11 @@ class Message(models.Model):
     error_code = models.CharField(max_length=16, blank=True)
     media = models.JSONField(default=list, blank=True)
     twilio_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
-    # Written before Twilio is called: a retry after a killed worker finds the message
-    # Twilio already accepted (messaging.sending) instead of sending it again.
-    send_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Written before Twilio is called: a retry after a killed worker looks for what Twilio
+    # accepted since this claim instead of sending again (messaging.sending).
     claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
