@@ -71,6 +71,7 @@ _STATE_NAMES = {
 
 OPTED_OUT = "recipient_opted_out"
 QUIET_HOURS = "quiet_hours"
+NO_AI_VOICE_CONSENT = "no_ai_voice_consent"
 
 
 class NoWindow(Exception):
@@ -203,4 +204,21 @@ def check_send(
         return Decision(True)
     if kind == Message.Kind.MANUAL:
         return Decision(False, QUIET_HOURS, send_at=opening)
+    return Decision(False, QUIET_HOURS, send_at=opening, deferred=True)
+
+
+def check_call(
+    company: Company, *, to: str, now: datetime.datetime, contact_state: str = ""
+) -> Decision:
+    """May an AI call go to ``to`` at ``now``? Only with a recorded ai_voice opt-in that no
+    opt-out followed, and inside the recipient's window; outside it the call is deferred
+    to the window's opening, like automated texts (DESIGN §9.4)."""
+    if not selectors.ai_voice_consented(company, to):
+        return Decision(False, NO_AI_VOICE_CONSENT)
+    try:
+        opening = next_window(company, to, now, contact_state)
+    except NoWindow:
+        return Decision(False, QUIET_HOURS)
+    if opening is None:
+        return Decision(True)
     return Decision(False, QUIET_HOURS, send_at=opening, deferred=True)

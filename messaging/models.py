@@ -151,6 +151,12 @@ class ConsentEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=255, blank=True)
+    # The proof of a consent a person gave outside a text (an ai_voice opt-in): which
+    # disclosure they agreed to, how (e.g. "verbal, call CA… at 02:13", "web form #42")
+    # and when they gave it, which may precede the record.
+    disclosure_version = models.CharField(max_length=64, blank=True)
+    evidence = models.CharField(max_length=500, blank=True)
+    obtained_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

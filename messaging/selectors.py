@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from messaging.models import ConsentEvent, Message, Thread
 from otto.models import Company, Contact, Role, User
@@ -63,6 +63,20 @@ def consent_state(company: Company, phone: str, channel: str = "sms") -> str | N
     """The latest opt-out or opt-in, or None when never recorded."""
     latest = latest_consent(company, phone, channel)
     return latest[0] if latest else None
+
+
+def ai_voice_consented(company: Company, phone: str) -> bool:
+    """An AI call may go only after an ai_voice opt-in that no opt-out on any channel
+    (STOP included) has followed: a revocation is taken to cover every automated channel."""
+    latest = (
+        ConsentEvent.objects.filter(company=company, phone=phone)
+        .filter(Q(channel=ConsentEvent.Channel.AI_VOICE) | Q(action=Action.OPT_OUT))
+        .exclude(action=Action.HELP)
+        .order_by("-created_at", "-id")
+        .values_list("channel", "action")
+        .first()
+    )
+    return latest == (ConsentEvent.Channel.AI_VOICE, Action.OPT_IN)
 
 
 def is_opted_out(company: Company, phone: str, channel: str = "sms") -> bool:

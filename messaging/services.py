@@ -6,6 +6,7 @@ import datetime
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
 
@@ -30,6 +31,7 @@ STATUS_RANK: dict[str, int] = {
     Status.FAILED: 4,
 }
 OPTED_OUT_AT_CARRIER = "21610"
+CONSENT_CLOCK_SKEW = datetime.timedelta(minutes=5)
 
 DEFAULT_HELP_REPLY = (
     "{company}: reply to this text and our team will answer. "
@@ -257,4 +259,50 @@ def opt_out(
         channel=channel,
         actor=actor,
         note=note,
+    )
+
+
+def check_ai_voice_opt_in(
+    *, disclosure_version: str, evidence: str, obtained_at: datetime.datetime | None
+) -> None:
+    """An ai_voice opt-in is evidence for a lawyer: which disclosure, how, and when."""
+    errors: dict[str, str] = {}
+    if not disclosure_version.strip():
+        errors["disclosure_version"] = "Which disclosure text (its version) the person heard."
+    if not evidence.strip():
+        errors["evidence"] = 'How the consent was given, e.g. "verbal, call CA… at 02:13".'
+    if obtained_at is not None and obtained_at > timezone.now() + CONSENT_CLOCK_SKEW:
+        errors["obtained_at"] = "Consent cannot have been given in the future."
+    if errors:
+        raise ValidationError(errors)
+
+
+def opt_in_ai_voice(
+    company: Company,
+    *,
+    phone: str,
+    actor: User | None,
+    disclosure_version: str,
+    evidence: str,
+    obtained_at: datetime.datetime | None = None,
+    note: str = "",
+) -> ConsentEvent:
+    """A person records that ``phone`` agreed to AI calls, with the proof.
+
+    An SMS opt-in is never recorded this way: only the customer texting START lifts an
+    SMS opt-out (Twilio blocks the number until then anyway)."""
+    check_ai_voice_opt_in(
+        disclosure_version=disclosure_version, evidence=evidence, obtained_at=obtained_at
+    )
+    return ConsentEvent.objects.create(
+        company=company,
+        phone=phone,
+        channel=ConsentEvent.Channel.AI_VOICE,
+        action=ConsentEvent.Action.OPT_IN,
+        source=ConsentEvent.Source.API,
+        actor=actor,
+        note=note[:255],
+        disclosure_version=disclosure_version.strip(),
+        evidence=evidence.strip(),
+        obtained_at=obtained_at or timezone.now(),
     )

@@ -18,9 +18,9 @@ from messaging.filters import ThreadFilter
 from messaging.models import ConsentEvent, Message, Thread
 from messaging.serializers import (
     ConsentEventSerializer,
+    ConsentInputSerializer,
     ConsentQuerySerializer,
     MessageSerializer,
-    OptOutInputSerializer,
     SendInputSerializer,
     ThreadSerializer,
 )
@@ -135,7 +135,8 @@ class ThreadViewSet(mixins.ListModelMixin, TenantViewSet[Thread]):
 
 
 class ConsentView(TenantAPIView):
-    """``GET consent/?phone=``: the current state and the history; ``POST`` a manual opt-out."""
+    """``GET consent/?phone=``: the current state and the history; ``POST`` a manual opt-out,
+    or an ``ai_voice`` opt-in with its proof."""
 
     roles = {"default": OFFICE}
 
@@ -145,20 +146,36 @@ class ConsentView(TenantAPIView):
         query.is_valid(raise_exception=True)
         return Response(self._state(request, **query.validated_data))
 
-    @extend_schema(request=OptOutInputSerializer, responses={201: ConsentEventSerializer})
+    @extend_schema(request=ConsentInputSerializer, responses={201: ConsentEventSerializer})
     def post(self, request: Request) -> Response:
         tenant = cast(TenantRequest, request)
-        body = OptOutInputSerializer(data=request.data)
+        body = ConsentInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        phone, channel = body.validated_data["phone"], body.validated_data["channel"]
-        services.opt_out(
-            tenant.company,
-            phone=phone,
-            channel=channel,
-            actor=tenant.user,
-            source=ConsentEvent.Source.API,
-            note=body.validated_data["note"],
-        )
+        data = body.validated_data
+        phone, channel = data["phone"], data["channel"]
+        if data["action"] == ConsentEvent.Action.OPT_OUT:
+            services.opt_out(
+                tenant.company,
+                phone=phone,
+                channel=channel,
+                actor=tenant.user,
+                source=ConsentEvent.Source.API,
+                note=data["note"],
+            )
+        elif channel == ConsentEvent.Channel.AI_VOICE:
+            services.opt_in_ai_voice(
+                tenant.company,
+                phone=phone,
+                actor=tenant.user,
+                disclosure_version=data["disclosure_version"],
+                evidence=data["evidence"],
+                obtained_at=data["obtained_at"],
+                note=data["note"],
+            )
+        else:
+            raise exceptions.ValidationError(
+                {"action": "An SMS opt-in comes only from the customer texting START."}
+            )
         return Response(self._state(request, phone=phone, channel=channel), status=201)
 
     def _state(self, request: Request, *, phone: str, channel: str) -> dict[str, Any]:
