@@ -79,7 +79,7 @@ class ConsentQuerySerializer(serializers.Serializer[None]):
 
 class ConsentInputSerializer(ConsentQuerySerializer):
     """A consent change a person records: an opt-out (any channel), or an ``ai_voice``
-    opt-in with its proof (services.record_manual_consent says what is required)."""
+    opt-in with its proof (services.record_manual_consent has the rules)."""
 
     action = serializers.ChoiceField(
         choices=[ConsentEvent.Action.OPT_OUT, ConsentEvent.Action.OPT_IN],

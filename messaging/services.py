@@ -82,8 +82,10 @@ def record_consent(
     message: Message | None = None,
     actor: User | None = None,
     note: str = "",
+    **proof: Any,
 ) -> ConsentEvent:
-    """Append one event to the ledger (never edits one)."""
+    """Append one event to the ledger (never edits one); ``proof``: the event's
+    ``disclosure_version``, ``evidence`` and ``obtained_at``."""
     return ConsentEvent.objects.create(
         company=company,
         phone=phone,
@@ -93,6 +95,7 @@ def record_consent(
         message=message,
         actor=actor,
         note=note[:255],
+        **proof,
     )
 
 
@@ -294,15 +297,53 @@ def opt_in_ai_voice(
     check_ai_voice_opt_in(
         disclosure_version=disclosure_version, evidence=evidence, obtained_at=obtained_at
     )
-    return ConsentEvent.objects.create(
-        company=company,
+    return record_consent(
+        company,
         phone=phone,
         channel=ConsentEvent.Channel.AI_VOICE,
         action=ConsentEvent.Action.OPT_IN,
         source=ConsentEvent.Source.API,
         actor=actor,
-        note=note[:255],
+        note=note,
         disclosure_version=disclosure_version.strip(),
         evidence=evidence.strip(),
         obtained_at=obtained_at or timezone.now(),
+    )
+
+
+def record_manual_consent(
+    company: Company,
+    *,
+    phone: str,
+    channel: str,
+    action: str,
+    actor: User | None,
+    note: str = "",
+    disclosure_version: str = "",
+    evidence: str = "",
+    obtained_at: datetime.datetime | None = None,
+) -> ConsentEvent:
+    """What a person records through ``consent/``: an opt-out on any channel, or an
+    ai_voice opt-in with its proof. Never an SMS opt-in (see :func:`opt_in_ai_voice`)."""
+    if action == ConsentEvent.Action.OPT_OUT:
+        return opt_out(
+            company,
+            phone=phone,
+            channel=channel,
+            actor=actor,
+            source=ConsentEvent.Source.API,
+            note=note,
+        )
+    if channel != ConsentEvent.Channel.AI_VOICE:
+        raise ValidationError(
+            {"action": "An SMS opt-in comes only from the customer texting START."}
+        )
+    return opt_in_ai_voice(
+        company,
+        phone=phone,
+        actor=actor,
+        disclosure_version=disclosure_version,
+        evidence=evidence,
+        obtained_at=obtained_at,
+        note=note,
     )

@@ -153,29 +153,7 @@ class ConsentView(TenantAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         phone, channel = data["phone"], data["channel"]
-        if data["action"] == ConsentEvent.Action.OPT_OUT:
-            services.opt_out(
-                tenant.company,
-                phone=phone,
-                channel=channel,
-                actor=tenant.user,
-                source=ConsentEvent.Source.API,
-                note=data["note"],
-            )
-        elif channel == ConsentEvent.Channel.AI_VOICE:
-            services.opt_in_ai_voice(
-                tenant.company,
-                phone=phone,
-                actor=tenant.user,
-                disclosure_version=data["disclosure_version"],
-                evidence=data["evidence"],
-                obtained_at=data["obtained_at"],
-                note=data["note"],
-            )
-        else:
-            raise exceptions.ValidationError(
-                {"action": "An SMS opt-in comes only from the customer texting START."}
-            )
+        services.record_manual_consent(tenant.company, actor=tenant.user, **data)
         return Response(self._state(request, phone=phone, channel=channel), status=201)
 
     def _state(self, request: Request, *, phone: str, channel: str) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def test_a_worker_killed_after_twilio_accepted_sends_the_text_once(thread, sandb
     message = send_message(thread.company, thread, body="Your tech is 10 minutes out")
 
     # when the worker is killed while Twilio holds the answer to the message it accepted
-    [accepted] = wait_for(lambda: _accepted(sandbox), timeout=15)
+    [accepted] = wait_for(lambda: _accepted(sandbox), timeout=30)
     stored = Message.objects.get(pk=message.pk)
     assert (stored.status, stored.twilio_sid) == (Status.SENDING, None)
     os.killpg(first.process.pid, signal.SIGKILL)
@@ -58,14 +58,17 @@ def test_a_worker_killed_after_twilio_accepted_sends_the_text_once(thread, sandb
     # and the dispatcher finds the dead worker's claim (its deadline, two minutes, passed)
     stale = timezone.now() - sending.SEND_DEADLINE - datetime.timedelta(seconds=1)
     Message.objects.filter(pk=message.pk).update(claimed_at=stale)
-    start_qcluster(SANDBOX_URL=sandbox.url)
+    second = start_qcluster(SANDBOX_URL=sandbox.url)
     assert tasks.dispatch_due_messages() == 1
 
     # then the new worker records the message Twilio accepted instead of sending it again
-    done = wait_for(
-        lambda: Message.objects.filter(pk=message.pk, twilio_sid__isnull=False).first(),
-        timeout=20,
-    )
+    try:
+        done = wait_for(
+            lambda: Message.objects.filter(pk=message.pk, twilio_sid__isnull=False).first(),
+            timeout=30,
+        )
+    except TimeoutError:
+        pytest.fail(f"{Message.objects.get(pk=message.pk).__dict__}\n{second.output()}")
     assert done.twilio_sid == accepted["sid"]
     assert done.status in (Status.SENT, Status.DELIVERED)
     assert done.attempts == 2
