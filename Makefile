@@ -21,11 +21,12 @@ WAIT ?= 0
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: help install run demo token test lint format clean
+.PHONY: help install run demo sms token test lint format clean
 
 help:
 	@echo "make run    - set up and start web + worker + provider sandbox on SQLite (port $(PORT))"
 	@echo "make demo   - beside \`make run\`: the sandbox's CallRail places 5 demo calls"
+	@echo "make sms    - beside \`make run\`: a text thread, STOP, and a send refused after it"
 	@echo "make token  - beside \`make run\`: a manager's API token and a curl that uses it"
 	@echo "make test   - run the test suite against PostgreSQL and Redis"
 	@echo "make lint   - ruff, makemigrations --check, manage.py check"
@@ -43,12 +44,12 @@ install: $(VENV)/.installed
 
 # The environment of `make run`, carried by the commands run beside it so that they reach
 # the same database, sandbox and web port.
-run demo token: export ENVIRONMENT ?= development
-run demo token: export SANDBOX ?= 1
-run demo token: export SANDBOX_URL ?= http://127.0.0.1:$(SANDBOX_PORT)
-run demo token: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
+run demo sms token: export ENVIRONMENT ?= development
+run demo sms token: export SANDBOX ?= 1
+run demo sms token: export SANDBOX_URL ?= http://127.0.0.1:$(SANDBOX_PORT)
+run demo sms token: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 # Their own output, without the HTTP client's request log.
-demo token: export LOG_LEVEL ?= WARNING
+demo sms token: export LOG_LEVEL ?= WARNING
 run: install
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
@@ -63,12 +64,16 @@ run: install
 	@echo
 	@echo "  In another terminal, here:"
 	@echo "    make demo     5 simulated calls to the demo company, through signed CallRail webhooks"
+	@echo "    make sms      a customer texts, the office replies, STOP, and the next send is refused"
 	@echo "    make token    a manager's API token, and a curl for /api/v1/me/ that uses it"
 	@echo
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
 
 demo: install
 	@$(BIN)/python manage.py sandbox_calls --company demo --count 5
+
+sms: install
+	@$(BIN)/python manage.py sandbox_sms --company demo --demo
 
 token: install
 	@$(BIN)/python manage.py sandbox_token --company demo --role manager --curl --wait $(WAIT)

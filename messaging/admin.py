@@ -82,5 +82,8 @@ class ConsentEventAdmin(ReadOnlyAdmin[ConsentEvent]):
         "message",
         "actor",
         "note",
+        "disclosure_version",
+        "evidence",
+        "obtained_at",
         "created_at",
     ]

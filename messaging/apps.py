@@ -7,7 +7,27 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations import inbox
+        from messaging import selectors
+        from messaging.serializers import ConsentEventSerializer, MessageSerializer
         from messaging.webhooks import twilio
+        from otto import timeline
 
         # The inbox knows no provider: messaging owns the rows Twilio's events write.
         inbox.register(twilio.SOURCE)
+        # A contact's texts and consent changes appear among their calls.
+        timeline.register(
+            timeline.TimelineSource(
+                type="message",
+                at="created_at",
+                rows=selectors.contact_messages,
+                serializer=MessageSerializer,
+            )
+        )
+        timeline.register(
+            timeline.TimelineSource(
+                type="consent",
+                at="created_at",
+                rows=selectors.contact_consent,
+                serializer=ConsentEventSerializer,
+            )
+        )

@@ -2,7 +2,8 @@
 
 Its rules, in order (docs/messaging.md):
 
-1. a number whose latest consent event is an opt-out gets nothing;
+1. a number whose latest consent event is an opt-out gets nothing but the one confirmation
+   answering the text that opted it out;
 2. quiet hours are the recipient's: the time zone comes from the number (``phonenumbers``),
    and the tenant's when the number spans several zones or none. The allowed window is the
    tenant's (``quiet_hours_start``–``quiet_hours_end``, 08:00–21:00 by default);
@@ -10,7 +11,8 @@ Its rules, in order (docs/messaging.md):
    when its address has one, otherwise the number's area code;
 3. outside the window an automated message is deferred to the window's next opening, and a
    manual one is refused with that time, unless the contact texted within the last 24 hours
-   (a person answering a person).
+   (a person answering a person). An auto-reply (the HELP answer, an opt-out's
+   confirmation) answers the text just received, so the same exception lets it go at once.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezones
 
 from messaging import selectors
-from messaging.models import Message
+from messaging.models import ConsentEvent, Message
 from otto.models import Company
 
 REPLY_WINDOW = datetime.timedelta(hours=24)
+# The kinds the 24-hour reply exception covers.
+REPLIES = frozenset({Message.Kind.MANUAL, Message.Kind.AUTO_REPLY})
+Action = ConsentEvent.Action
 
 Window = tuple[datetime.time, datetime.time] | None
 _t = datetime.time
@@ -66,6 +71,7 @@ _STATE_NAMES = {
 
 OPTED_OUT = "recipient_opted_out"
 QUIET_HOURS = "quiet_hours"
+NO_AI_VOICE_CONSENT = "no_ai_voice_consent"
 
 
 class NoWindow(Exception):
@@ -173,20 +179,46 @@ def check_send(
     now: datetime.datetime,
     last_inbound_at: datetime.datetime | None = None,
     contact_state: str = "",
+    reply_to: int | None = None,
 ) -> Decision:
     """May a message of ``kind`` go to ``to`` at ``now``? The only way out (DESIGN §9.4).
 
-    ``contact_state`` is the state of the contact's address, when known."""
-    if selectors.is_opted_out(company, to):
-        return Decision(False, OPTED_OUT)
+    ``contact_state`` is the state of the contact's address, when known. ``reply_to`` is
+    the inbound message an auto-reply answers: the one message an opted-out number may
+    still get is the confirmation answering the text that opted it out."""
+    latest = selectors.latest_consent(company, to)
+    if latest is not None and latest[0] == Action.OPT_OUT:
+        confirms_it = reply_to is not None and latest[1] == reply_to
+        if not (kind == Message.Kind.AUTO_REPLY and confirms_it):
+            return Decision(False, OPTED_OUT)
     try:
         opening = next_window(company, to, now, contact_state)
     except NoWindow:
         return Decision(False, QUIET_HOURS)
     if opening is None:
         return Decision(True)
+    # A person answering a person, or an auto-reply answering the text it replies to, is a
+    # reply, not a solicitation.
+    replying = last_inbound_at is not None and now - last_inbound_at <= REPLY_WINDOW
+    if kind in REPLIES and replying:
+        return Decision(True)
     if kind == Message.Kind.MANUAL:
-        if last_inbound_at is not None and now - last_inbound_at <= REPLY_WINDOW:
-            return Decision(True)
         return Decision(False, QUIET_HOURS, send_at=opening)
+    return Decision(False, QUIET_HOURS, send_at=opening, deferred=True)
+
+
+def check_call(
+    company: Company, *, to: str, now: datetime.datetime, contact_state: str = ""
+) -> Decision:
+    """May an AI call go to ``to`` at ``now``? Only with a recorded ai_voice opt-in that no
+    opt-out followed, and inside the recipient's window; outside it the call is deferred
+    to the window's opening, like automated texts (DESIGN §9.4)."""
+    if not selectors.ai_voice_consented(company, to):
+        return Decision(False, NO_AI_VOICE_CONSENT)
+    try:
+        opening = next_window(company, to, now, contact_state)
+    except NoWindow:
+        return Decision(False, QUIET_HOURS)
+    if opening is None:
+        return Decision(True)
     return Decision(False, QUIET_HOURS, send_at=opening, deferred=True)

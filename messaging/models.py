@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -84,15 +83,19 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, blank=True)
+    # An auto-reply's inbound message (HELP, a free-text opt-out): one reply per message,
+    # so a redelivered or replayed webhook never answers twice.
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     error_code = models.CharField(max_length=16, blank=True)
     media = models.JSONField(default=list, blank=True)
     twilio_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
-    # Written before Twilio is called: a retry after a killed worker finds the message
-    # Twilio already accepted (messaging.sending) instead of sending it again.
-    send_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Written before Twilio is called: a retry after a killed worker looks for what Twilio
+    # accepted since this claim instead of sending again (messaging.sending).
     claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -101,6 +104,9 @@ class Message(models.Model):
     objects = TimestampedManager()
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reply_to"], name="messaging_msg_one_reply_uniq")
+        ]
         indexes = [
             models.Index(fields=["thread", "created_at", "id"], name="messaging_msg_thread_idx"),
             models.Index(
@@ -145,6 +151,12 @@ class ConsentEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=255, blank=True)
+    # The proof of a consent a person gave outside a text (an ai_voice opt-in): which
+    # disclosure they agreed to, how (e.g. "verbal, call CA… at 02:13", "web form #42")
+    # and when they gave it, which may precede the record.
+    disclosure_version = models.CharField(max_length=64, blank=True)
+    evidence = models.CharField(max_length=500, blank=True)
+    obtained_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from messaging.models import ConsentEvent, Message, Thread
-from otto.models import Company
+from otto.models import Company, Contact, Role, User
 
 Action = ConsentEvent.Action
 
@@ -20,6 +20,25 @@ def thread_messages(company: Company, thread: Thread) -> QuerySet[Message]:
     return Message.objects.filter(company=company, thread=thread)
 
 
+def contact_messages(
+    company: Company, contact: Contact, *, user: User, role: str
+) -> QuerySet[Message]:
+    """The contact's texts on their timeline: managers and CSRs see them (as they see the
+    contact's calls); a sales rep none until leads link reps to contacts."""
+    if role not in (Role.MANAGER, Role.CSR):
+        return Message.objects.none()
+    return Message.objects.filter(company=company, thread__contact=contact)
+
+
+def contact_consent(
+    company: Company, contact: Contact, *, user: User, role: str
+) -> QuerySet[ConsentEvent]:
+    """The ledger's events for the contact's number, on their timeline (same roles)."""
+    if role not in (Role.MANAGER, Role.CSR) or not contact.phone:
+        return ConsentEvent.objects.none()
+    return ConsentEvent.objects.filter(company=company, phone=contact.phone)
+
+
 def consent_history(company: Company, phone: str, channel: str) -> QuerySet[ConsentEvent]:
     """Newest first."""
     return ConsentEvent.objects.filter(company=company, phone=phone, channel=channel).order_by(
@@ -27,14 +46,37 @@ def consent_history(company: Company, phone: str, channel: str) -> QuerySet[Cons
     )
 
 
-def consent_state(company: Company, phone: str, channel: str = "sms") -> str | None:
-    """The latest opt-out or opt-in (HELP changes nothing), or None when never recorded."""
+def latest_consent(
+    company: Company, phone: str, channel: str = "sms"
+) -> tuple[str, int | None] | None:
+    """The latest opt-out or opt-in (HELP changes nothing) and the message that caused it,
+    or None when never recorded."""
     return (
         consent_history(company, phone, channel)
         .exclude(action=Action.HELP)
-        .values_list("action", flat=True)
+        .values_list("action", "message")
         .first()
     )
+
+
+def consent_state(company: Company, phone: str, channel: str = "sms") -> str | None:
+    """The latest opt-out or opt-in, or None when never recorded."""
+    latest = latest_consent(company, phone, channel)
+    return latest[0] if latest else None
+
+
+def ai_voice_consented(company: Company, phone: str) -> bool:
+    """An AI call may go only after an ai_voice opt-in that no opt-out on any channel
+    (STOP included) has followed: a revocation is taken to cover every automated channel."""
+    latest = (
+        ConsentEvent.objects.filter(company=company, phone=phone)
+        .filter(Q(channel=ConsentEvent.Channel.AI_VOICE) | Q(action=Action.OPT_OUT))
+        .exclude(action=Action.HELP)
+        .order_by("-created_at", "-id")
+        .values_list("channel", "action")
+        .first()
+    )
+    return latest == (ConsentEvent.Channel.AI_VOICE, Action.OPT_IN)
 
 
 def is_opted_out(company: Company, phone: str, channel: str = "sms") -> bool:

@@ -89,6 +89,7 @@ def deliver(message_id: int, now: datetime.datetime | None = None) -> str | None
         now=now,
         last_inbound_at=message.thread.last_inbound_at,
         contact_state=message.thread.contact.state,
+        reply_to=message.reply_to_id,
     )
     # An opt-out may have arrived since the message was queued; a deferred one re-checks
     # its window. A manual message was allowed when a person sent it.

@@ -50,6 +50,9 @@ class ConsentEventSerializer(serializers.ModelSerializer[ConsentEvent]):
             "message",
             "actor",
             "note",
+            "disclosure_version",
+            "evidence",
+            "obtained_at",
             "created_at",
         ]
         read_only_fields = fields
@@ -74,5 +77,17 @@ class ConsentQuerySerializer(serializers.Serializer[None]):
         return _phone(value)
 
 
-class OptOutInputSerializer(ConsentQuerySerializer):
+class ConsentInputSerializer(ConsentQuerySerializer):
+    """A consent change a person records: an opt-out (any channel), or an ``ai_voice``
+    opt-in with its proof (services.record_manual_consent has the rules)."""
+
+    action = serializers.ChoiceField(
+        choices=[ConsentEvent.Action.OPT_OUT, ConsentEvent.Action.OPT_IN],
+        default=ConsentEvent.Action.OPT_OUT,
+    )
     note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    disclosure_version = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default=""
+    )
+    evidence = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    obtained_at = serializers.DateTimeField(required=False, allow_null=True, default=None)

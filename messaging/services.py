@@ -6,6 +6,7 @@ import datetime
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
 
@@ -30,6 +31,16 @@ STATUS_RANK: dict[str, int] = {
     Status.FAILED: 4,
 }
 OPTED_OUT_AT_CARRIER = "21610"
+CONSENT_CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+DEFAULT_HELP_REPLY = (
+    "{company}: reply to this text and our team will answer. "
+    "Msg & data rates may apply. Reply STOP to opt out."
+)
+OPT_OUT_CONFIRMATION = (
+    "{company}: you are unsubscribed and will get no more texts from us. "
+    "Reply START to resubscribe."
+)
 
 
 class SendRefused(Exception):
@@ -57,7 +68,7 @@ def _touch(thread: Thread, message: Message, *, inbound: bool) -> None:
     }
     if inbound:
         changes["unread"] = F("unread") + 1
-        changes["last_inbound_at"] = message.created_at
+        changes["last_inbound_at"] = thread.last_inbound_at = message.created_at
     Thread.objects.filter(pk=thread.pk).update(**changes)
 
 
@@ -71,8 +82,10 @@ def record_consent(
     message: Message | None = None,
     actor: User | None = None,
     note: str = "",
+    **proof: Any,
 ) -> ConsentEvent:
-    """Append one event to the ledger (never edits one)."""
+    """Append one event to the ledger (never edits one); ``proof``: the event's
+    ``disclosure_version``, ``evidence`` and ``obtained_at``."""
     return ConsentEvent.objects.create(
         company=company,
         phone=phone,
@@ -82,6 +95,7 @@ def record_consent(
         message=message,
         actor=actor,
         note=note[:255],
+        **proof,
     )
 
 
@@ -115,7 +129,35 @@ def receive_message(
     if meaning is not None:
         action, source = meaning
         record_consent(company, phone=from_number, action=action, source=source, message=message)
+        _auto_reply(company, thread, message, action=action, source=source)
     return message
+
+
+def help_reply(company: Company) -> str:
+    """The tenant's answer to HELP, or the default naming the company and STOP."""
+    return company.sms_help_reply.strip() or DEFAULT_HELP_REPLY.format(company=company.name)
+
+
+def _auto_reply(
+    company: Company, thread: Thread, message: Message, *, action: str, source: str
+) -> None:
+    """HELP gets the tenant's help text; a free-text opt-out gets one confirmation.
+
+    A keyword STOP gets none from Otto: Twilio's own keyword handling has answered it and
+    blocks anything after (error 21610). A free-text revocation is invisible to Twilio, so
+    Otto confirms it, once: the gate lets through the one auto-reply answering the text
+    that opted the number out (docs/messaging.md)."""
+    if action == ConsentEvent.Action.HELP:
+        body = help_reply(company)
+    elif action == ConsentEvent.Action.OPT_OUT and source == ConsentEvent.Source.FREE_TEXT:
+        body = OPT_OUT_CONFIRMATION.format(company=company.name)
+    else:
+        return
+    try:
+        send_message(company, thread, body=body, kind=Message.Kind.AUTO_REPLY, reply_to=message)
+    except SendRefused as refused:
+        # Stored blocked with the reason (e.g. HELP from a number that opted out).
+        logger.info("auto-reply to message %s refused: %s", message.pk, refused)
 
 
 def record_status(message: Message, status: str, error_code: str = "") -> bool:
@@ -147,6 +189,7 @@ def send_message(
     body: str,
     kind: str = Message.Kind.MANUAL,
     sent_by: User | None = None,
+    reply_to: Message | None = None,
     now: datetime.datetime | None = None,
 ) -> Message:
     """Store an outbound message and queue it through the gate.
@@ -165,6 +208,7 @@ def send_message(
         now=now,
         last_inbound_at=thread.last_inbound_at,
         contact_state=thread.contact.state,
+        reply_to=reply_to.pk if reply_to else None,
     )
     due: datetime.datetime | None
     if decision.allowed:
@@ -184,6 +228,7 @@ def send_message(
         to_number=thread.phone,
         sent_by=sent_by,
         kind=kind,
+        reply_to=reply_to,
         scheduled_for=decision.send_at if decision.deferred else None,
         next_attempt_at=due,
     )
@@ -216,5 +261,89 @@ def opt_out(
         source=source,
         channel=channel,
         actor=actor,
+        note=note,
+    )
+
+
+def check_ai_voice_opt_in(
+    *, disclosure_version: str, evidence: str, obtained_at: datetime.datetime | None
+) -> None:
+    """An ai_voice opt-in is evidence for a lawyer: which disclosure, how, and when."""
+    errors: dict[str, str] = {}
+    if not disclosure_version.strip():
+        errors["disclosure_version"] = "Which disclosure text (its version) the person heard."
+    if not evidence.strip():
+        errors["evidence"] = 'How the consent was given, e.g. "verbal, call CA… at 02:13".'
+    if obtained_at is not None and obtained_at > timezone.now() + CONSENT_CLOCK_SKEW:
+        errors["obtained_at"] = "Consent cannot have been given in the future."
+    if errors:
+        raise ValidationError(errors)
+
+
+def opt_in_ai_voice(
+    company: Company,
+    *,
+    phone: str,
+    actor: User | None,
+    disclosure_version: str,
+    evidence: str,
+    obtained_at: datetime.datetime | None = None,
+    note: str = "",
+) -> ConsentEvent:
+    """A person records that ``phone`` agreed to AI calls, with the proof.
+
+    An SMS opt-in is never recorded this way: only the customer texting START lifts an
+    SMS opt-out (Twilio blocks the number until then anyway)."""
+    check_ai_voice_opt_in(
+        disclosure_version=disclosure_version, evidence=evidence, obtained_at=obtained_at
+    )
+    return record_consent(
+        company,
+        phone=phone,
+        channel=ConsentEvent.Channel.AI_VOICE,
+        action=ConsentEvent.Action.OPT_IN,
+        source=ConsentEvent.Source.API,
+        actor=actor,
+        note=note,
+        disclosure_version=disclosure_version.strip(),
+        evidence=evidence.strip(),
+        obtained_at=obtained_at or timezone.now(),
+    )
+
+
+def record_manual_consent(
+    company: Company,
+    *,
+    phone: str,
+    channel: str,
+    action: str,
+    actor: User | None,
+    note: str = "",
+    disclosure_version: str = "",
+    evidence: str = "",
+    obtained_at: datetime.datetime | None = None,
+) -> ConsentEvent:
+    """What a person records through ``consent/``: an opt-out on any channel, or an
+    ai_voice opt-in with its proof. Never an SMS opt-in (see :func:`opt_in_ai_voice`)."""
+    if action == ConsentEvent.Action.OPT_OUT:
+        return opt_out(
+            company,
+            phone=phone,
+            channel=channel,
+            actor=actor,
+            source=ConsentEvent.Source.API,
+            note=note,
+        )
+    if channel != ConsentEvent.Channel.AI_VOICE:
+        raise ValidationError(
+            {"action": "An SMS opt-in comes only from the customer texting START."}
+        )
+    return opt_in_ai_voice(
+        company,
+        phone=phone,
+        actor=actor,
+        disclosure_version=disclosure_version,
+        evidence=evidence,
+        obtained_at=obtained_at,
         note=note,
     )

@@ -18,9 +18,9 @@ from messaging.filters import ThreadFilter
 from messaging.models import ConsentEvent, Message, Thread
 from messaging.serializers import (
     ConsentEventSerializer,
+    ConsentInputSerializer,
     ConsentQuerySerializer,
     MessageSerializer,
-    OptOutInputSerializer,
     SendInputSerializer,
     ThreadSerializer,
 )
@@ -135,7 +135,8 @@ class ThreadViewSet(mixins.ListModelMixin, TenantViewSet[Thread]):
 
 
 class ConsentView(TenantAPIView):
-    """``GET consent/?phone=``: the current state and the history; ``POST`` a manual opt-out."""
+    """``GET consent/?phone=``: the current state and the history; ``POST`` a manual opt-out,
+    or an ``ai_voice`` opt-in with its proof."""
 
     roles = {"default": OFFICE}
 
@@ -145,20 +146,14 @@ class ConsentView(TenantAPIView):
         query.is_valid(raise_exception=True)
         return Response(self._state(request, **query.validated_data))
 
-    @extend_schema(request=OptOutInputSerializer, responses={201: ConsentEventSerializer})
+    @extend_schema(request=ConsentInputSerializer, responses={201: ConsentEventSerializer})
     def post(self, request: Request) -> Response:
         tenant = cast(TenantRequest, request)
-        body = OptOutInputSerializer(data=request.data)
+        body = ConsentInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        phone, channel = body.validated_data["phone"], body.validated_data["channel"]
-        services.opt_out(
-            tenant.company,
-            phone=phone,
-            channel=channel,
-            actor=tenant.user,
-            source=ConsentEvent.Source.API,
-            note=body.validated_data["note"],
-        )
+        data = body.validated_data
+        phone, channel = data["phone"], data["channel"]
+        services.record_manual_consent(tenant.company, actor=tenant.user, **data)
         return Response(self._state(request, phone=phone, channel=channel), status=201)
 
     def _state(self, request: Request, *, phone: str, channel: str) -> dict[str, Any]:

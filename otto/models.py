@@ -118,6 +118,9 @@ class Company(models.Model):
     callrail_api_key = EncryptedSecretField(null=True, blank=True)
     callrail_signing_key = EncryptedSecretField(null=True, blank=True)
     twilio_number = models.CharField(max_length=20, blank=True)
+    # The answer to an inbound HELP (messaging); blank: a default naming the company and
+    # how to opt out.
+    sms_help_reply = models.CharField(max_length=320, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -149,6 +149,7 @@ class CompanySerializer(serializers.ModelSerializer[Company]):
             "twilio_number",
             "quiet_hours_start",
             "quiet_hours_end",
+            "sms_help_reply",
             "business_hours",
             "transcriber",
             "analyzer",
@@ -255,8 +256,9 @@ class TimelineQuerySerializer(serializers.Serializer[dict[str, Any]]):
 
 class TimelineItemSerializer(serializers.Serializer[dict[str, Any]]):
     type = serializers.CharField(
-        help_text='What happened: "call", "lead_status", "appointment", "task" (each '
-        "app registers its own kind). `data` is that item's own shape."
+        help_text='What happened: "call", "lead_status", "appointment", "task", "message" '
+        '(an SMS) or "consent" (an opt-out, opt-in or HELP); each app registers its own '
+        "kind. `data` is that item's own shape."
     )
     at = serializers.DateTimeField()
     # DRF allows a field named ``data``; the stubs see only the Serializer.data property.

@@ -1,10 +1,10 @@
 """A contact's timeline: one list, newest first, of everything that happened with them.
 
 The core knows no domain, so each app contributes its own kind of item: it registers a
-:class:`TimelineSource` in its ``AppConfig.ready()`` (calls now; messages and appointments
-later). A page merges the sources on ``(at, type, id)``, descending, with a keyset cursor
-over that triple: one query per source per page, whatever the page size, and no item is
-skipped or repeated when two share a timestamp.
+:class:`TimelineSource` in its ``AppConfig.ready()`` (calls, messages and consent events
+now; appointments later). A page merges the sources on ``(at, type, id)``, descending,
+with a keyset cursor over that triple: one query per source per page, whatever the page
+size, and no item is skipped or repeated when two share a timestamp.
 """
 
 from __future__ import annotations

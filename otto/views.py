@@ -180,7 +180,7 @@ class ContactViewSet(
     @extend_schema(parameters=[TimelineQuerySerializer], responses=TimelinePageSerializer)
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def timeline(self, request: TenantRequest, pk: Any = None) -> Response:
-        """The contact's history, newest first: items with a ``type`` ("call" for now)."""
+        """The contact's history, newest first: typed items (calls, texts, consent)."""
         contact = self.get_object()
         query = TimelineQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

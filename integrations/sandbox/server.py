@@ -8,9 +8,11 @@ with :func:`route`; the server discovers them at start. Every endpoint has a nam
   makes the next 2 responses of that endpoint (or of every endpoint whose name starts with
   ``deepgram.``, when given ``"deepgram"``) fail. Modes: ``429``, ``500``, ``timeout``
   (sleep ``delay_seconds``, default 30, then answer normally, so the client times out),
-  ``latency`` (sleep ``delay_seconds``, default 0.5, then answer normally), ``malformed``
-  (200 with a truncated JSON body), ``refusal`` (an LLM endpoint answers with the model's
-  refusal in place of output, billed as usual; other endpoints answer normally).
+  ``latency`` (sleep ``delay_seconds``, default 0.5, then answer normally), ``hold`` (act
+  on the request at once, e.g. accept the SMS, then hold the answer ``delay_seconds``: a
+  client killed meanwhile never learns what the provider did), ``malformed`` (200 with a
+  truncated JSON body), ``refusal`` (an LLM endpoint answers with the model's refusal in
+  place of output, billed as usual; other endpoints answer normally).
 - ``POST /_sandbox/reset`` forgets failures, recorded requests and provider state.
 - ``GET /_sandbox/requests?endpoint=…`` lists the requests received, newest last.
 - ``GET /_sandbox/deliveries`` lists the webhooks the sandbox sent to the app.
@@ -38,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 logger = logging.getLogger(__name__)
 
-FAILURE_MODES = ("429", "500", "timeout", "latency", "malformed", "refusal")
+FAILURE_MODES = ("429", "500", "timeout", "latency", "hold", "malformed", "refusal")
 
 
 @dataclass
@@ -292,6 +294,10 @@ class Sandbox:
                 return Response(200, b'{"malformed": [1, 2', {"Content-Type": "application/json"})
             if failure.mode == "refusal":
                 request.refuse = True
+            elif failure.mode == "hold":
+                response = endpoint.handler(request)
+                time.sleep(failure.delay_seconds)
+                return response
             else:
                 time.sleep(failure.delay_seconds)  # timeout and latency
         return endpoint.handler(request)

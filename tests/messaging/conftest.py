@@ -41,6 +41,16 @@ def outbox(sandbox) -> Outbox:
 
 
 @pytest.fixture
+def pushed(monkeypatch) -> list[tuple[str, tuple]]:
+    """The send tasks enqueued on commit (the worker is tested in test_sending)."""
+    from messaging import services
+
+    calls: list[tuple[str, tuple]] = []
+    monkeypatch.setattr(services, "enqueue", lambda queue, func, *ids: calls.append((queue, ids)))
+    return calls
+
+
+@pytest.fixture
 def acme_sms(acme, twilio):
     PhoneNumber.objects.create(company=acme, number=ACME_NUMBER, kind=PhoneNumber.Kind.SENDING)
     acme.twilio_number = ACME_NUMBER

@@ -17,16 +17,6 @@ NOON_NY = datetime.datetime(2026, 3, 10, 17, 0, tzinfo=datetime.UTC)
 LATE_NY = datetime.datetime(2026, 3, 11, 3, 30, tzinfo=datetime.UTC)  # 22:30 in New York
 
 
-@pytest.fixture
-def pushed(monkeypatch):
-    """The send tasks enqueued on commit (the worker is tested in test_sending)."""
-    from messaging import services
-
-    calls: list[tuple[str, tuple]] = []
-    monkeypatch.setattr(services, "enqueue", lambda queue, func, *ids: calls.append((queue, ids)))
-    return calls
-
-
 def _url(thread: Thread, suffix: str = "messages/") -> str:
     return f"/api/v1/threads/{thread.pk}/{suffix}"
 

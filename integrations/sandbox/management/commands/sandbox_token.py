@@ -8,6 +8,30 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from otto.models import Company
 
 
+def token_spec(
+    company: Company,
+    role: str,
+    *,
+    user: str = "",
+    email: str = "",
+    name: str = "",
+    version: str = "v2",
+    lifetime: int = 3600,
+) -> dict[str, Any]:
+    """What the sandbox's ``POST /clerk/tokens`` mints: a member of ``company`` in ``role``."""
+    slug = company.slug
+    return {
+        "sub": user or f"user_{slug}_{role}".replace(":", "_"),
+        "email": email or f"{role.replace(':', '_')}@{slug}.example.com",
+        "name": name or f"{company.name} {role}",
+        "org_id": company.clerk_org_id,
+        "org_slug": slug,
+        "org_role": role,
+        "version": version,
+        "lifetime": lifetime,
+    }
+
+
 class Command(BaseCommand):
     help = (
         "Print a Clerk-style session JWT for a company, minted by the running sandbox's "
@@ -52,16 +76,15 @@ class Command(BaseCommand):
                 f"Company {company.slug!r} has no clerk_org_id, so no token can reach it."
             )
         role, slug = options["role"], company.slug
-        spec = {
-            "sub": options["user"] or f"user_{slug}_{role}".replace(":", "_"),
-            "email": options["email"] or f"{role.replace(':', '_')}@{slug}.example.com",
-            "name": options["name"] or f"{company.name} {role}",
-            "org_id": company.clerk_org_id,
-            "org_slug": slug,
-            "org_role": role,
-            "version": options["claims_version"],
-            "lifetime": options["lifetime"],
-        }
+        spec = token_spec(
+            company,
+            role,
+            user=options["user"],
+            email=options["email"],
+            name=options["name"],
+            version=options["claims_version"],
+            lifetime=options["lifetime"],
+        )
         response = self._mint(spec, deadline=time.monotonic() + options["wait"])
         if response.status_code != 201:
             raise CommandError(f"The sandbox refused: HTTP {response.status_code} {response.text}")
