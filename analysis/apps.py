@@ -6,10 +6,11 @@ class AnalysisConfig(AppConfig):
     verbose_name = "Call analysis and KPIs"
 
     def ready(self) -> None:
-        from analysis import pipeline, serializers, tasks
+        from analysis import pipeline, serializers, shunya, tasks
         from calls import pipeline as calls_pipeline
+        from calls import shunya as shunya_jobs
         from calls import stages, sweeps
-        from calls.models import Call
+        from calls.models import Call, ShunyaJob
         from calls.serializers import register_detail_field
         from otto.queues import Queue
 
@@ -18,3 +19,7 @@ class AnalysisConfig(AppConfig):
         stages.register_in_progress(Call.Stage.ANALYZING, Call.Stage.TRANSCRIBED)
         sweeps.register_waiting(Call.Stage.TRANSCRIBED, Queue.ANALYSIS, tasks.analyze_call)
         register_detail_field("analysis", serializers.call_detail_analysis)
+        # Shunya's poller and webhook (calls) settle analysis jobs through these.
+        shunya_jobs.register_job_type(
+            ShunyaJob.JobType.ANALYSIS, apply=shunya.apply_job, fail=shunya.fail_job
+        )
