@@ -102,14 +102,14 @@ class ShunyaAnalyzer:
             },
             idempotency_key=jobs.idempotency_key(call, ANALYSIS),
         )
-        sent = hashlib.sha256(prompt.transcript.encode()).hexdigest()
+        digest = hashlib.sha256(prompt.transcript.encode()).hexdigest()
         return PendingJob(
             provider=PROVIDER,
             external_id=job.job_id,
             # As for transcription: the poller times a job out at JOB_TIMEOUT, and the
             # call's hold lasts a little longer, so the reaper steps in only if it never ran.
             wait_until=timezone.now() + jobs.JOB_TIMEOUT + jobs.REAPER_MARGIN,
-            record=lambda: jobs.record_job(call, job, input_sha256=sent, retry_of=retry_of),
+            record=lambda: jobs.record_job(call, job, input_sha256=digest, retry_of=retry_of),
         )
 
 
