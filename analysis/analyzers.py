@@ -1,14 +1,14 @@
 """Analyzers: the one interface the analysis stage calls, and the result it stores.
 
 ``submit(call, transcript)`` returns an :class:`AnalysisResult` (OpenAI: synchronous) or a
-:class:`calls.providers.PendingJob` (an asynchronous provider, completed later by its
-webhook or poller). Each provider's answer is validated into
+:class:`calls.providers.PendingJob` (Shunya, :mod:`analysis.shunya`: an asynchronous job,
+completed later by its webhook or poller). Each provider's answer is validated into
 :class:`analysis.schema.CallAnalysisOutput` at the edge, so nothing past it knows a
 provider's wire format.
 
 :func:`analyzer_for` is the only place a provider's name means anything: it maps
 ``Company.analyzer`` (blank: settings ``ANALYZER``) to an implementation. An analyzer that
-cannot run for a company (no key, not available yet) says why in ``check_ready``, and the
+cannot run for a company (no key configured) says why in ``check_ready``, and the
 stage parks the call at ``transcribed`` with that reason instead of failing it.
 """
 
@@ -31,7 +31,7 @@ from otto.queues import Queue
 
 ANALYZERS = {
     "openai": "analysis.analyzers.OpenAIAnalyzer",
-    "shunya": "analysis.analyzers.ShunyaAnalyzer",
+    "shunya": "analysis.shunya.ShunyaAnalyzer",
 }
 
 
@@ -172,17 +172,3 @@ class OpenAIAnalyzer:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
         )
-
-
-class ShunyaAnalyzer:
-    """Shunya's analysis job is not wired yet (issue 10, next slice): its companies' calls
-    wait at ``transcribed`` with this reason and are analysed once it is."""
-
-    name = "shunya"
-    queue = Queue.ANALYSIS
-
-    def check_ready(self, company: Company) -> str | None:
-        return "Shunya analysis is not available yet; analysis waits"
-
-    def submit(self, call: Call, transcript: Transcript) -> AnalysisResult:
-        raise ProviderError(self.name, "Shunya analysis is not available yet", permanent=False)

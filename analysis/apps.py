@@ -10,11 +10,13 @@ class AnalysisConfig(AppConfig):
             openapi,  # noqa: F401 -- registers ``analysis`` in the schema
             pipeline,
             serializers,
+            shunya,
             tasks,
         )
         from calls import pipeline as calls_pipeline
+        from calls import shunya as shunya_jobs
         from calls import stages, sweeps
-        from calls.models import Call
+        from calls.models import Call, ShunyaJob
         from calls.serializers import register_detail_field
         from otto.queues import Queue
 
@@ -23,3 +25,7 @@ class AnalysisConfig(AppConfig):
         stages.register_in_progress(Call.Stage.ANALYZING, Call.Stage.TRANSCRIBED)
         sweeps.register_waiting(Call.Stage.TRANSCRIBED, Queue.ANALYSIS, tasks.analyze_call)
         register_detail_field("analysis", serializers.call_detail_analysis)
+        # Shunya's poller and webhook (calls) settle analysis jobs through these.
+        shunya_jobs.register_job_type(
+            ShunyaJob.JobType.ANALYSIS, apply=shunya.apply_job, fail=shunya.fail_job
+        )

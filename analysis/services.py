@@ -7,12 +7,14 @@ The stages it owns (docs/analysis.md, docs/operations.md "Stages"):
   redelivered task finds it taken and does nothing, and the reaper takes it back from a
   worker that died.
 - The company's analyzer (:func:`analysis.analyzers.analyzer_for`) is submitted the call
-  with no transaction open.
+  with no transaction open, on the queue it names (Shunya's submit runs on ``uwc``). A
+  pending job holds the call ``analyzing`` until its webhook or poller completes it
+  through :func:`complete_job`.
 - ``analyzing`` → ``analyzed``: the result is stored as the next version and made current,
   in one transaction with the move, only while the claim still holds. A worker the reaper
   presumed dead therefore writes nothing, and the partial unique constraint
   ``analysis_one_current_per_call`` is the last guard against two current analyses.
-- An analyzer that cannot run for the company (no key; Shunya, not wired yet) parks the
+- An analyzer that cannot run for the company (no key configured) parks the
   call at ``transcribed`` with the reason and looks again after :data:`PARK_RECHECK`,
   with no error per call. So does a company whose monthly budget is spent
   (:func:`check_budget`).
@@ -48,6 +50,7 @@ from calls.models import Call, Transcript
 from calls.providers import PendingJob
 from integrations.errors import ProviderError
 from otto.models import Company, User
+from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +77,12 @@ OVERRIDABLE: dict[str, Any] = {
 }
 
 
-def analyze_call(call_id: int) -> str | None:
-    """Analyse one ``transcribed`` call; its stage afterwards, or None if it was not ours
-    (not ``transcribed``, not due, or claimed by another worker)."""
+def analyze_call(call_id: int, *, queue: Queue = Queue.ANALYSIS) -> str | None:
+    """Analyse one ``transcribed`` call on ``queue`` (the queue this task runs on); its
+    stage afterwards, or None if it was not ours (not ``transcribed``, not due, claimed by
+    another worker, or handed to the queue its analyzer runs on)."""
+    from analysis import tasks  # tasks imports this module
+
     call = Call.objects.select_related("company").filter(pk=call_id).first()
     if call is None or call.stage != Stage.TRANSCRIBED:
         return None
@@ -84,6 +90,9 @@ def analyze_call(call_id: int) -> str | None:
         analyzer = check_analyzable(call.company)
     except AnalysisWaits as exc:
         return park_call(call, str(exc))
+    if analyzer.queue != queue:
+        enqueue(analyzer.queue, tasks.submit_analysis, call.pk)
+        return None
     claim = stages.claim(call, Stage.ANALYZING)
     if claim is None:
         logger.info("call %s is not due for analysis; skipped", call_id)
@@ -99,10 +108,7 @@ def analyze_call(call_id: int) -> str | None:
             record_failure(call, exc)
             raise
         if isinstance(outcome, PendingJob):
-            with transaction.atomic():
-                claim.extend(outcome.wait_until, last_error="")
-                outcome.record()
-            return Stage.ANALYZING
+            return wait_for_job(claim, outcome)
         return record_analysis(claim, outcome)
 
     return stages.attempt(claim, work)
@@ -138,6 +144,37 @@ def check_budget(company: Company) -> None:
             f"the monthly analysis budget of ${budget} is spent (${spent:.2f} this month); "
             "analysis waits for next month or a higher budget"
         )
+
+
+def wait_for_job(claim: stages.Claim, job: PendingJob) -> str:
+    """Hold the claimed call ``analyzing`` until the provider's job is done, and record
+    the job, in one transaction; :class:`calls.stages.LeaseLost` if the claim was lost."""
+    with transaction.atomic():
+        claim.extend(job.wait_until, last_error="")
+        job.record()
+    logger.info("call %s: %s job %s submitted", claim.call.pk, job.provider, job.external_id)
+    return Stage.ANALYZING
+
+
+def complete_job(
+    claim: stages.Claim, outcome: AnalysisResult | ProviderError, *, settle: Callable[[], bool]
+) -> str | None:
+    """Finish an analysis a provider completed later (its webhook or its poller), under
+    the claim that holds the call: store the result, or count the failed attempt (back to
+    ``transcribed`` with a backoff, or ``failed``), in one transaction with ``settle``,
+    the provider's compare-and-set on its job. The call's stage afterwards; None when
+    ``settle`` lost (another completion got there first) or the claim no longer holds,
+    and then nothing of the call is written."""
+    with transaction.atomic():
+        if not settle():
+            return None
+        if isinstance(outcome, ProviderError):
+            return stages.retry_or_fail(claim.rows(), claim.call, outcome, back_to=claim.waiting)
+        try:
+            return record_analysis(claim, outcome)
+        except stages.LeaseLost:
+            logger.warning("call %s moved on: its finished analysis is not applied", claim.call.pk)
+            return None
 
 
 def park_call(call: Call, reason: str) -> str:

@@ -1,21 +1,24 @@
 # ruff: noqa: T201, S603, S608 - a command-line tool that prints and runs processes
-"""Pipeline throughput (ingest → transcription → indexing) on real qcluster workers.
+"""Pipeline throughput (ingest → transcription → indexing → analysis) on real qcluster
+workers, and worker CPU per stage.
 
     .venv/bin/python bench/pipeline.py [--calls 40] [--workers 1,2,4] [--time-scale 0.1]
+        [--llm-seconds 5] [--rounds 1] [--profile]
 
 Starts the provider sandbox (``manage.py sandbox``), gunicorn and, for each worker count,
 one default qcluster (``Q_WORKERS``) on PostgreSQL ``otto_bench`` and Redis DB 12, like
 bench/webhook_ingest.py. Each run asks the sandbox's CallRail for ``--calls`` calls of the
 ``booked`` scenario (73 s of audio); the sandbox delivers their signed post-call webhooks
 to gunicorn, and the cluster ingests each (webhook event → call → recording download),
-transcribes it on the sandbox's Deepgram and indexes it. A run ends when every call is
-``transcribed`` and indexed.
+transcribes it on the sandbox's Deepgram, indexes it and analyses it on the sandbox's
+OpenAI (structured outputs). A run ends when every call is ``analyzed`` and indexed.
 
 Deepgram's pre-recorded API answers in about 0.2x the audio's length, so the sandbox holds
-each ``listen`` request for ``0.2 x 73 s x --time-scale`` (the failures API's ``latency``
-mode). The time scale keeps a run short while the provider wait still dwarfs the
-plumbing; the latency-bound ceiling (workers x 60 / delay calls per minute) scales with it,
-so the efficiency column does not.
+each ``listen`` request for ``0.2 x 73 s x --time-scale``, and each OpenAI analysis for
+``--llm-seconds x --time-scale`` (the failures API's ``latency`` mode). The time scale
+keeps a run short while the provider wait still dwarfs the plumbing; the latency-bound
+ceiling (workers x 60 / total delay calls per minute) scales with it, so the efficiency
+column does not.
 
 Reported for each worker count, with zero provider latency as the baseline in the same
 run (plumbing-bound), and with the realistic latency:
@@ -23,7 +26,12 @@ run (plumbing-bound), and with the realistic latency:
 - calls per minute, and the ratio to 1 worker with the same latency;
 - with latency, the ratio to the latency-bound ceiling;
 - worker CPU ms per call: user + system time of every process of the cluster (sentinel,
-  workers, monitor, pusher, guard) from ``/proc/<pid>/stat``, over the run, per call.
+  workers, monitor, pusher, guard) from ``/proc/<pid>/stat``, over the run, per call;
+- worker CPU per stage: each task's own CPU time in its worker (bench/apps.py), per task
+  function, over every run.
+
+``--profile`` adds one run (1 worker, no latency) with each task under cProfile and prints
+each stage's hot spots: profiling slows the tasks, so that run is not in the figures.
 """
 
 from __future__ import annotations
@@ -31,10 +39,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pstats
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.request import Request, urlopen
@@ -57,6 +67,30 @@ from integrations.sandbox.config import CREDENTIALS  # noqa: E402
 SCENARIO = "booked"
 AUDIO_SECONDS = 73.08  # integrations/sandbox/scenarios.py: the booked call's length
 DEEPGRAM_FACTOR = 0.2  # Deepgram pre-recorded: about 0.2x the audio's length
+# A structured-output analysis of a one-minute call's transcript: a few seconds.
+LLM_SECONDS = 5.0
+# The stages' tasks, in pipeline order (the webhook event's processing is ingest's trigger).
+STAGES = {
+    "integrations.tasks.process_webhook_event": "webhook event",
+    "calls.tasks.ingest_call": "ingest",
+    "calls.tasks.transcribe_call": "transcription",
+    "calls.tasks.index_call": "indexing",
+    "analysis.tasks.analyze_call": "analysis",
+}
+BUDGET_MS = 20  # DESIGN.md §8: worker CPU per stage
+# The provider calls inside each stage (DESIGN.md §8's budget excludes providers): the
+# adapter module and its entry points, whose cumulative time the profile attributes.
+PROVIDER_CALLS = {
+    "calls.tasks.ingest_call": (
+        "integrations/callrail/client.py",
+        {"get_call", "download_recording_to"},
+    ),
+    "calls.tasks.transcribe_call": (
+        "integrations/deepgram/client.py",
+        {"transcribe_bytes", "transcribe_url"},
+    ),
+    "analysis.tasks.analyze_call": ("integrations/openai/client.py", {"parse"}),
+}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -66,9 +100,12 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--time-scale", type=float, default=0.1)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--llm-seconds", type=float, default=LLM_SECONDS)
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     workers = [int(n) for n in args.workers.split(",")]
-    delay = DEEPGRAM_FACTOR * AUDIO_SECONDS * args.time_scale
+    delays = (DEEPGRAM_FACTOR * AUDIO_SECONDS * args.time_scale, args.llm_seconds * args.time_scale)
+    delay = sum(delays)
 
     sandbox_port, web_port = free_port(), free_port()
     env = {
@@ -105,21 +142,25 @@ def main() -> None:
         wait_http(f"{env['PUBLIC_BASE_URL']}/health")
         for _ in range(args.rounds):
             for count in workers:
-                for latency in (0.0, delay):
-                    result = run(env, web_port, count, latency, args.calls)
+                for latency in ((0.0, 0.0), delays):
+                    result = run(env, count, latency, args.calls)
                     results.append(result)
                     print(
-                        f"{count} worker(s), provider latency {latency:.2f} s: "
+                        f"{count} worker(s), provider latency {sum(latency):.2f} s: "
                         f"{result['per_minute']:.0f} calls/min, "
                         f"{result['cpu_ms']:.0f} CPU ms/call",
                         file=sys.stderr,
                     )
+        profiles = run(env, 1, (0.0, 0.0), args.calls, profile=True) if args.profile else None
         reset_state(env)  # leaves no recordings behind in media/
     finally:
         for process in (web, sandbox):
             process.terminate()
             process.wait(timeout=10)
     report(results, args, delay)
+    report_stages(results)
+    if profiles is not None:
+        report_profiles(profiles["stats_dir"])
 
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -165,23 +206,36 @@ def reset_state(env: dict[str, str]) -> None:
     post(f"{env['SANDBOX_URL']}/_sandbox/reset", {})
 
 
-def run(env: dict[str, str], web_port: int, workers: int, latency: float, calls: int) -> dict:
+def run(
+    env: dict[str, str],
+    workers: int,
+    latency: tuple[float, float],
+    calls: int,
+    *,
+    profile: bool = False,
+) -> dict:
+    """One run of ``calls`` calls; ``latency``: the transcription's and the analysis'."""
     import psycopg
 
     reset_state(env)
-    cluster = start(["manage.py", "qcluster"], {**env, "Q_WORKERS": str(workers)})
+    stats_dir = tempfile.mkdtemp(prefix="otto-bench-tasks-")
+    cluster_env = {**env, "Q_WORKERS": str(workers), "BENCH_TASK_STATS": stats_dir}
+    if profile:
+        cluster_env["BENCH_PROFILE"] = "1"
+    cluster = start(["manage.py", "qcluster"], cluster_env)
     try:
         wait_cluster(env, cluster, workers)
-        if latency:
-            post(
-                f"{env['SANDBOX_URL']}/_sandbox/failures",
-                {
-                    "endpoint": "deepgram.listen",
-                    "mode": "latency",
-                    "count": calls,
-                    "delay_seconds": latency,
-                },
-            )
+        for endpoint, seconds in zip(("deepgram.listen", "openai.responses"), latency, strict=True):
+            if seconds:
+                post(
+                    f"{env['SANDBOX_URL']}/_sandbox/failures",
+                    {
+                        "endpoint": endpoint,
+                        "mode": "latency",
+                        "count": calls,
+                        "delay_seconds": seconds,
+                    },
+                )
         cpu_before = cluster_cpu_seconds(cluster.pid)
         started = time.monotonic()
         made = post(
@@ -200,7 +254,7 @@ def run(env: dict[str, str], web_port: int, workers: int, latency: float, calls:
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             while True:
                 done, failed = conn.execute(
-                    "SELECT count(*) FILTER (WHERE stage = 'transcribed' "
+                    "SELECT count(*) FILTER (WHERE stage = 'analyzed' "
                     "AND search_vector IS NOT NULL), count(*) FILTER (WHERE stage = 'failed') "
                     "FROM calls_call"
                 ).fetchone()
@@ -222,11 +276,28 @@ def run(env: dict[str, str], web_port: int, workers: int, latency: float, calls:
             cluster.wait()
     return {
         "workers": workers,
-        "latency": latency,
+        "latency": sum(latency),
         "seconds": elapsed,
         "per_minute": calls / elapsed * 60,
         "cpu_ms": cpu * 1000 / calls,
+        "tasks": task_stats(stats_dir),
+        "stats_dir": stats_dir,
     }
+
+
+def task_stats(directory: str) -> list[dict]:
+    """The per-task lines the cluster's workers wrote (bench/apps.py)."""
+    lines: list[dict] = []
+    for path in Path(directory).glob("tasks-*.jsonl"):
+        seen: set[str] = set()
+        for raw in path.read_text().splitlines():
+            line = json.loads(raw)
+            # A worker's first task of each function pays its imports and the SDKs'
+            # first-use work (pydantic schemas): once per worker, not per call.
+            line["first"] = line["func"] not in seen
+            seen.add(line["func"])
+            lines.append(line)
+    return lines
 
 
 def wait_cluster(env: dict[str, str], cluster: subprocess.Popen, workers: int) -> None:
@@ -290,8 +361,10 @@ def report(results: list[dict], args, delay: float) -> None:
     workers = sorted({r["workers"] for r in results})
     print(
         f"\n{args.calls} '{SCENARIO}' calls per run, {args.rounds} round(s) (medians); "
-        f"provider latency {delay:.2f} s per transcription "
-        f"({DEEPGRAM_FACTOR} x {AUDIO_SECONDS} s of audio x time scale {args.time_scale})\n"
+        f"provider latency {delay:.2f} s per call: transcription "
+        f"{DEEPGRAM_FACTOR} x {AUDIO_SECONDS} s of audio, analysis {args.llm_seconds} s, "
+        f"x time scale {args.time_scale}; load average at the end "
+        f"{' / '.join(f'{n:.1f}' for n in os.getloadavg())} on {os.cpu_count()} CPUs\n"
     )
     print(
         "| workers | latency | calls/min | vs 1 worker | vs latency-bound ceiling "
@@ -308,6 +381,64 @@ def report(results: list[dict], args, delay: float) -> None:
                 f"| {per_minute:,.0f} | {per_minute / base:.2f} | {ceiling} "
                 f"| {median(count, latency, 'cpu_ms'):.0f} |"
             )
+
+
+def report_stages(results: list[dict]) -> None:
+    """Worker CPU per stage, every task of every run, against the per-stage budget: in
+    steady state, and each worker's first task of the kind (its warm-up) apart."""
+    steady: dict[str, list[float]] = {}
+    first: dict[str, list[float]] = {}
+    for result in results:
+        for line in result["tasks"]:
+            if line["func"] in STAGES:
+                (first if line["first"] else steady).setdefault(line["func"], []).append(
+                    line["cpu_ms"]
+                )
+    print(
+        f"\n| stage (task) | tasks | CPU ms median | p90 | mean | vs {BUDGET_MS} ms budget "
+        "| a worker's first (warm-up), mean ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for func, stage in STAGES.items():
+        values = sorted(steady.get(func, []))
+        if not values:
+            continue
+        p90 = values[int(0.9 * (len(values) - 1))]
+        median = statistics.median(values)
+        warm = first.get(func, [])
+        print(
+            f"| {stage} (`{func}`) | {len(values)} | {median:.1f} | {p90:.1f} "
+            f"| {statistics.mean(values):.1f} | {median / BUDGET_MS:.2f} "
+            f"| {statistics.mean(warm) if warm else 0:.0f} ({len(warm)}) |"
+        )
+
+
+def report_profiles(directory: str, top: int = 12) -> None:
+    """Each stage's hot spots in the profiled run (CPU time): the share its provider
+    calls take, then the functions with the most own and cumulative time."""
+    for func, stage in STAGES.items():
+        files = sorted(str(p) for p in Path(directory).glob(f"{func}-*.prof"))
+        if not files:
+            continue
+        stats = pstats.Stats(*files, stream=sys.stdout)
+        entries = stats.stats  # type: ignore[attr-defined]  # {(file, line, name): (.., cumtime, ..)}
+        module, entry_points = PROVIDER_CALLS.get(func, ("", set()))
+        task_module, _, task_name = func.rpartition(".")
+        task = sum(
+            v[3]
+            for (file, _, name), v in entries.items()
+            if name == task_name and file.endswith(task_module.replace(".", "/") + ".py")
+        )
+        provider = sum(
+            v[3]
+            for (file, _, name), v in entries.items()
+            if module and file.endswith(module) and name in entry_points
+        )
+        print(f"\n### {stage}: `{func}` (cProfile, CPU time, all tasks of the run)\n")
+        if task:
+            print(f"provider calls: {provider:.3f} s of {task:.3f} s ({provider / task:.0%})\n")
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
 
 
 if __name__ == "__main__":

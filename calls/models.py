@@ -292,6 +292,11 @@ class ShunyaJob(models.Model):
     input_sha256 = models.CharField(max_length=64, blank=True)
     output_sha256 = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)
+    # The job this one was submitted again for, in the same attempt (an analysis whose
+    # citations pointed at no utterance is asked once more, then fails the call).
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)

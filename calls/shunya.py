@@ -22,6 +22,14 @@ three steps (docs/operations.md "Transcription by Shunya"):
 
 A job still running :data:`JOB_TIMEOUT` after submission, a job Shunya failed, or one it
 no longer knows ends the job and the call ``failed`` with the reason.
+
+**Other job types.** The poller and the webhook serve every Shunya job; what a finished
+job means belongs to the app that submitted it. ``calls`` sits below analysis and never
+imports it, so each job type's appliers are registered (:func:`register_job_type`, from
+the owning app's ``AppConfig.ready()``) the way stage hand-offs are; transcription's are
+this module's own. Every applier settles its job through :func:`settle_job`, the one
+compare-and-set ``submitted → completed|failed``, in the transaction that writes the
+outcome, so whichever of the webhook and the poller comes second changes nothing.
 """
 
 from __future__ import annotations
@@ -30,8 +38,11 @@ import datetime
 import hashlib
 import json
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -73,16 +84,14 @@ def poll_delay(polls: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds)
 
 
-def idempotency_key(call: Call) -> str:
-    """Stable across the retries of one transcription run (a resubmit after a timeout
-    finds the job the first submit created); a new run (ops re-ran transcription after a
-    job finished) gets a new key, and so a new job."""
+def idempotency_key(call: Call, job_type: str = ShunyaJob.JobType.TRANSCRIPTION) -> str:
+    """Stable across the retries of one submission (a resubmit after a timeout finds the
+    job the first submit created); once a job of that type finished (a new run, or a
+    retry after a failed job) the key changes, and so Shunya makes a new job."""
     finished = ShunyaJob.objects.filter(
-        call=call,
-        job_type=ShunyaJob.JobType.TRANSCRIPTION,
-        status__in=(Status.COMPLETED, Status.FAILED),
+        call=call, job_type=job_type, status__in=(Status.COMPLETED, Status.FAILED)
     ).count()
-    return f"otto-call-{call.pk}-transcription-{finished}"
+    return f"otto-call-{call.pk}-{job_type}-{finished}"
 
 
 def audio_url(call: Call) -> str:
@@ -122,22 +131,26 @@ class ShunyaTranscriber:
             # hold lasts a little longer, so the reaper takes it back only if the poller
             # never ran.
             wait_until=timezone.now() + JOB_TIMEOUT + REAPER_MARGIN,
-            record=lambda: _record_job(call, job),
+            record=lambda: record_job(call, job, input_sha256=call.recording_sha256),
         )
 
 
-def _record_job(call: Call, job: Job) -> ShunyaJob:
-    """The job's row; run in the transaction that extends the call's hold on it."""
+def record_job(
+    call: Call, job: Job, *, input_sha256: str = "", retry_of: ShunyaJob | None = None
+) -> ShunyaJob:
+    """The job's row, polled from now on; run in the transaction that extends the call's
+    hold on it. ``retry_of``: the job this one was submitted again for."""
     now = timezone.now()
     record, created = ShunyaJob.objects.get_or_create(
         company_id=call.company_id,
         external_id=job.job_id,
         defaults={
             "call": call,
-            "job_type": ShunyaJob.JobType.TRANSCRIPTION,
+            "job_type": ShunyaJob.JobType(job.type.value),
             "attempts": 1,
             "next_poll_at": now + poll_delay(0),
-            "input_sha256": call.recording_sha256,
+            "input_sha256": input_sha256,
+            "retry_of": retry_of,
         },
     )
     if not created:
@@ -185,9 +198,10 @@ def poll_job(job_id: int, now: datetime.datetime | None = None) -> str | None:
     job = ShunyaJob.objects.select_related("call").filter(pk=job_id).first()
     if job is None or job.status != Status.SUBMITTED:
         return None
+    _, fail = appliers(job.job_type)
     if now - job.created_at > JOB_TIMEOUT:
         hours = int(JOB_TIMEOUT.total_seconds() // 3600)
-        return fail_job(job, f"Shunya job {job.external_id} did not complete within {hours} h")
+        return fail(job, f"Shunya job {job.external_id} did not complete within {hours} h")
     # Claim this poll: two pollers of one tick ask Shunya once.
     claimed = ShunyaJob.objects.filter(
         pk=job.pk, status=Status.SUBMITTED, polls=job.polls, next_poll_at__lte=now
@@ -198,7 +212,7 @@ def poll_job(job_id: int, now: datetime.datetime | None = None) -> str | None:
         remote = ShunyaClient.from_settings().get_job(job.company_id, job.external_id)
     except ProviderError as exc:
         if exc.permanent:
-            return fail_job(job, f"Shunya job {job.external_id}: {exc}")
+            return fail(job, f"Shunya job {job.external_id}: {exc}")
         ShunyaJob.objects.filter(pk=job.pk).update(last_error=str(exc)[:2000])
         logger.info("Shunya job %s: poll failed, polled again later: %s", job.pk, exc)
         return Status.SUBMITTED
@@ -206,17 +220,58 @@ def poll_job(job_id: int, now: datetime.datetime | None = None) -> str | None:
 
 
 def settle(job: ShunyaJob, remote: Job) -> str:
-    """Apply a finished job (from a poll or a webhook); leave a running one alone."""
+    """Apply a finished job (from a poll or a webhook) with its type's appliers; leave a
+    running one alone."""
+    apply, fail = appliers(job.job_type)
     if remote.status is JobStatus.COMPLETED:
-        return apply_result(job, remote)
+        return apply(job, remote)
     if remote.status is JobStatus.FAILED:
         error = remote.error
         detail = f"{error.code}: {error.message}" if error else "no reason given"
-        return fail_job(job, f"Shunya job {job.external_id} failed: {detail}")
+        return fail(job, f"Shunya job {job.external_id} failed: {detail}")
     return Status.SUBMITTED
 
 
 # --- 3. apply, exactly once ---------------------------------------------------------------
+
+# A completed job's result applied; a job that failed (with the reason) ended. Each
+# returns the job's status afterwards.
+Apply = Callable[[ShunyaJob, Job], str]
+Fail = Callable[[ShunyaJob, str], str]
+_APPLIERS: dict[str, tuple[Apply, Fail]] = {}
+
+
+def register_job_type(job_type: str, *, apply: Apply, fail: Fail) -> None:
+    """Make ``apply`` and ``fail`` settle every job of ``job_type`` (the owning app's
+    ``ready()``). A second, different pair is a wiring mistake and fails at start-up."""
+    job_type = ShunyaJob.JobType(job_type)
+    current = _APPLIERS.get(job_type)
+    if current is not None and current != (apply, fail):
+        raise ImproperlyConfigured(f"Shunya {job_type} jobs are already settled by {current!r}")
+    _APPLIERS[job_type] = (apply, fail)
+
+
+def appliers(job_type: str) -> tuple[Apply, Fail]:
+    try:
+        return _APPLIERS[job_type]
+    except KeyError:
+        raise ImproperlyConfigured(f"no app settles Shunya {job_type} jobs") from None
+
+
+def settle_job(job: ShunyaJob, status: str, *, result: Any = None, error: str = "") -> bool:
+    """The one compare-and-set that ends a job: ``submitted`` → ``status``, with the hash
+    of the ``result`` received (if any) and the ``error``. Run it in the transaction that
+    writes the job's outcome; False means another completion settled it first, and the
+    caller writes nothing."""
+    fields: dict[str, Any] = {"status": status, "next_poll_at": None, "last_error": error[:2000]}
+    if result is not None:
+        digest = hashlib.sha256(json.dumps(result, sort_keys=True).encode()).hexdigest()
+        fields.update(output_sha256=digest, completed_at=timezone.now())
+    return bool(ShunyaJob.objects.filter(pk=job.pk, status=Status.SUBMITTED).update(**fields))
+
+
+def job_status(job: ShunyaJob) -> str:
+    return ShunyaJob.objects.values_list("status", flat=True).get(pk=job.pk)
 
 
 def apply_result(job: ShunyaJob, remote: Job) -> str:
@@ -229,18 +284,10 @@ def apply_result(job: ShunyaJob, remote: Job) -> str:
     call = job.call
     # Redaction and roles are computed before the transaction: CPU only, no writes.
     fields = transcription.transcript_fields(call, transcribed)
-    output = hashlib.sha256(json.dumps(remote.result, sort_keys=True).encode()).hexdigest()
     with transaction.atomic():
-        won = ShunyaJob.objects.filter(pk=job.pk, status=Status.SUBMITTED).update(
-            status=Status.COMPLETED,
-            output_sha256=output,
-            completed_at=timezone.now(),
-            next_poll_at=None,
-            last_error="",
-        )
-        if not won:
+        if not settle_job(job, Status.COMPLETED, result=remote.result):
             logger.info("Shunya job %s was already settled; nothing applied", job.pk)
-            return ShunyaJob.objects.get(pk=job.pk).status
+            return job_status(job)
         rows = Call.objects.filter(pk=call.pk, stage=Stage.TRANSCRIBING)
         if not transcription.finish_transcription(rows, call, fields):
             # Ops moved the call meanwhile (failed or re-ran it): the job is done, the
@@ -254,11 +301,8 @@ def apply_result(job: ShunyaJob, remote: Job) -> str:
 def fail_job(job: ShunyaJob, error: str) -> str:
     """End a job and its call ``failed`` with ``error``, once."""
     with transaction.atomic():
-        ended = ShunyaJob.objects.filter(pk=job.pk, status=Status.SUBMITTED).update(
-            status=Status.FAILED, next_poll_at=None, last_error=error[:2000]
-        )
-        if not ended:
-            return ShunyaJob.objects.get(pk=job.pk).status
+        if not settle_job(job, Status.FAILED, error=error):
+            return job_status(job)
         call = job.call
         rows = Call.objects.filter(pk=call.pk, stage=Stage.TRANSCRIBING)
         stages.move(rows, call, Stage.FAILED, reason=error, next_attempt_at=None, last_error=error)
@@ -285,3 +329,6 @@ def complete_from_webhook(company_id: int | None, remote: Job) -> ShunyaJob:
         raise ShunyaJob.DoesNotExist(f"no Shunya job {remote.job_id} of company {company_id}")
     settle(job, remote)
     return job
+
+
+register_job_type(ShunyaJob.JobType.TRANSCRIPTION, apply=apply_result, fail=fail_job)

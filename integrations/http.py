@@ -8,6 +8,8 @@ a worker), and maps every failure onto :class:`ProviderError`: timeouts, connect
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -38,6 +40,17 @@ def outbound_request_id() -> str:
     return current or uuid.uuid4().hex
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's one TLS context, for every httpx client the adapters build.
+
+    Building one loads the CA bundle: about 20 ms of CPU, which a fresh client per request
+    paid every time (three per ingest, more than the stage's whole 20 ms budget;
+    docs/performance.md). A context holds no connection state, so sharing it is safe.
+    """
+    return httpx.create_ssl_context()
+
+
 def request_json(
     provider: str,
     method: str,
@@ -53,7 +66,9 @@ def request_json(
     auth token is never stale on a retry; ``label`` names the request in errors."""
     for attempt in range(MAX_429_RETRIES + 1):
         try:
-            response = httpx.request(method, url, json=body, headers=headers(), timeout=timeout)
+            response = httpx.request(
+                method, url, json=body, headers=headers(), timeout=timeout, verify=tls_context()
+            )
         except httpx.TimeoutException as exc:
             raise ProviderError(provider, f"{label} timed out", permanent=False) from exc
         except httpx.HTTPError as exc:

@@ -238,7 +238,11 @@ Q_CLUSTER = {
     # every task and costs 4x throughput (DESIGN.md §3).
     "save_limit": 0,
     "recycle": 5000,
-    "max_rss": 200_000,  # KiB: a worker above 200 MB is recycled after its task
+    # KiB, compared with the worker's peak RSS (ru_maxrss), which counts the ~230 MB of
+    # pages it shares with the sentinel it was forked from (its own share, PSS, is ~70 MB;
+    # docs/performance.md). At 200 MB every worker was recycled after every task, paying
+    # its imports and warm-up again each time; this recycles one that grew ~170 MB.
+    "max_rss": 400_000,
     "catch_up": False,
     "sync": TASK_SYNC,
     "cache": "default",

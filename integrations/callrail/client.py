@@ -36,6 +36,7 @@ from integrations.callrail.schemas import (
     RelativePage,
 )
 from integrations.errors import ProviderError, track
+from integrations.http import tls_context
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +197,9 @@ class CallRailClient:
         with track(PROVIDER, "download_recording"):
             try:
                 with (
-                    httpx.Client(timeout=self.timeout, follow_redirects=True) as http,
+                    httpx.Client(
+                        timeout=self.timeout, follow_redirects=True, verify=tls_context()
+                    ) as http,
                     http.stream("GET", url) as response,
                 ):
                     _raise_for_status(response, "GET recording")
@@ -272,6 +275,7 @@ class CallRailClient:
     def _http(self) -> httpx.Client:
         return httpx.Client(
             timeout=self.timeout,
+            verify=tls_context(),
             headers={
                 "Authorization": f'Token token="{self.api_key}"',
                 "Accept": "application/json",

@@ -1,6 +1,7 @@
 """Deepgram pre-recorded transcription through the official ``deepgram-sdk`` (7.x).
 
-Built per call from settings: ``DeepgramClientEnvironment`` pointed at
+Built per call from settings (with the process's shared TLS context, ``integrations.http``):
+``DeepgramClientEnvironment`` pointed at
 ``DEEPGRAM_API_BASE_URL`` (the SDK has no base-URL variable of its own, providers.md §3.2),
 ``DEEPGRAM_API_KEY`` and an explicit timeout (``PROVIDER_TIMEOUTS["deepgram"]``).
 
@@ -25,6 +26,7 @@ from django.conf import settings
 
 from integrations.deepgram.schemas import Transcription, Utterance
 from integrations.errors import ProviderError, track
+from integrations.http import tls_context
 
 PROVIDER = "deepgram"
 MODEL = "nova-3"
@@ -75,6 +77,7 @@ class DeepgramTranscriber:
             environment=_environment(self.base_url),
             timeout=self.timeout,
             max_retries=self.max_retries,
+            httpx_client=httpx.Client(timeout=self.timeout, verify=tls_context()),
         )
 
     def _run(self, call: Any) -> Transcription:

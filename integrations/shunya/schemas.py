@@ -45,6 +45,9 @@ class TranscriptionRequest(BaseModel):
 
 
 class AnalysisRequest(BaseModel):
+    """``transcript`` is the redacted call, one ``[index] role: text`` line per utterance;
+    ``utterances`` the same as ``{index, role, text}``."""
+
     transcript: str
     callback_url: str | None = None
     utterances: list[dict[str, Any]] = Field(default_factory=list)
@@ -71,24 +74,63 @@ class TranscriptionResult(_Lenient):
 class Objection(_Lenient):
     category: str
     quote: str = ""
+    utterance: int | None = None  # index into the utterances sent
+    resolved: bool = False
 
 
 class RequestedAppointment(_Lenient):
-    time: str | None = None
+    time: str | None = None  # as said: "tomorrow at 9 am"
     address: str | None = None
+    service_type: str | None = None
+    duration_minutes: int | None = None
+
+
+class PendingAction(_Lenient):
+    type: str | None = None
+    description: str = ""
+    due: str | None = None
+    utterance: int | None = None
+
+
+class Sop(_Lenient):
+    score: int = 0
+    completed: list[str] = Field(default_factory=list)
+    missed: list[str] = Field(default_factory=list)
+
+
+class Citation(_Lenient):
+    field: str
+    utterances: list[int] = Field(default_factory=list)
+
+
+class Usage(_Lenient):
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 class AnalysisResult(_Lenient):
+    """A completed analysis job's result. Utterance indices (objections, actions,
+    citations) point into the ``utterances`` of the request. Values are Shunya's own
+    (labels, categories); Otto's analyzer maps them onto its schema."""
+
     summary: str = ""
-    sentiment: str | None = None
+    sentiment: str | float | None = None  # a label ("positive") or a score
+    sentiment_score: float | None = None  # -1.0 … 1.0
     intent: str | None = None
-    lead_quality: Literal["hot", "warm", "cold"] | None = None
-    booking_status: Literal["booked", "not_booked", "service_not_offered"] | None = None
+    urgency: str | None = None
+    qualified: bool | None = None
+    lead_quality: str | None = None
+    booking_status: str | None = None
     objections: list[Objection] = Field(default_factory=list)
     requested_appointment: RequestedAppointment | None = None
-    pending_actions: list[str] = Field(default_factory=list)
+    customer_name: str | None = None
+    service_address: str | None = None
+    pending_actions: list[PendingAction | str] = Field(default_factory=list)
     coaching_tips: list[str] = Field(default_factory=list)
+    sop: Sop | None = None
+    citations: list[Citation] = Field(default_factory=list)
     model: str | None = None
+    usage: Usage | None = None
     simulated: bool = False
 
 

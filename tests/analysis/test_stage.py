@@ -210,18 +210,6 @@ def test_no_openai_key_parks_the_call_visibly_without_an_error(acme, sandbox, se
     assert sandbox.recorded("openai") == []
 
 
-def test_a_shunya_company_parks_until_shunya_analysis_exists(acme, sandbox):
-    call = transcribed_call(acme, "booked")
-    acme.analyzer = "shunya"
-    acme.save()
-
-    assert services.analyze_call(call.pk) == Stage.TRANSCRIBED
-
-    call.refresh_from_db()
-    assert call.stage == Stage.TRANSCRIBED and "Shunya analysis" in call.stage_reason
-    assert sandbox.recorded("openai") == []
-
-
 # --- provider failures -------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@
   POSTed to the job's ``callback_url``.
 
 Transcripts come from the scripted scenario behind the audio URL; analyses from the
-keyword rules. Both are labelled ``"simulated": true``. Auth: the sandbox's
+keyword rules over the request's numbered transcript (so their utterance indices are the
+caller's). Both are labelled ``"simulated": true``. Auth: the sandbox's
 ``UWC_API_KEY`` as a Bearer token, or an HS256 JWT (iss ``otto``) signed with its
 ``UWC_JWT_SECRET`` whose ``company_id`` matches ``X-Company-ID``.
 """
@@ -119,8 +120,7 @@ def _submit(request: Request, job_type: str, required: tuple[str, ...]) -> Respo
 def _result(job: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
     request = job["_request"]
     if job["type"] == "analysis":
-        facts = analyze(request["transcript"])
-        return {**facts, "model": SIMULATED_MODEL}, None
+        return _analysis(request["transcript"]), None
     scenario = job["_scenario"]
     if scenario is None:
         return None, {
@@ -146,6 +146,43 @@ def _result(job: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str] 
         "simulated": True,
         "scenario": scenario.key,
     }, None
+
+
+# The keys of an analysis result (integrations.shunya.schemas.AnalysisResult) the rules fill.
+_ANALYSIS_KEYS = (
+    "summary",
+    "sentiment",
+    "sentiment_score",
+    "intent",
+    "urgency",
+    "qualified",
+    "lead_quality",
+    "booking_status",
+    "objections",
+    "requested_appointment",
+    "pending_actions",
+    "coaching_tips",
+    "sop",
+    "citations",
+    "simulated",
+)
+
+
+def _analysis(transcript: str) -> dict[str, Any]:
+    """The keyword rules' facts as Shunya's analysis result, with token counts."""
+    facts = analyze(transcript)
+    result = {key: facts[key] for key in _ANALYSIS_KEYS}
+    result["objections"] = [
+        {k: o[k] for k in ("category", "quote", "utterance", "resolved")}
+        for o in facts["objections"]
+    ]
+    result.update(customer_name=None, service_address=facts["address"], model=SIMULATED_MODEL)
+    # Roughly ~4 characters per token, as the sandbox's OpenAI counts them.
+    tokens = {
+        "input_tokens": len(transcript) // 4 + 1,
+        "output_tokens": len(json.dumps(result)) // 4,
+    }
+    return {**result, "usage": tokens}
 
 
 def _scenario(audio_url: str) -> scenarios.Scenario | None:
