@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,14 +63,12 @@ DUE_CLOCK = datetime.time(17, 0)
 
 @dataclass
 class Outcomes:
-    """What one application wrote: the lead, the appointment to geocode (if its address
-    is new or changed), and the call's tasks and signals."""
+    """What one application wrote that its caller acts on: the lead, and the appointment
+    with whether to geocode it (its address is new or changed)."""
 
     lead: Lead | None = None
     appointment: Appointment | None = None
     geocode: bool = False
-    tasks: list[Task] = field(default_factory=list)
-    signals: list[KeySignal] = field(default_factory=list)
 
 
 def write_outcomes(call: Call, analysis: CallAnalysis) -> Outcomes:
@@ -84,8 +82,8 @@ def write_outcomes(call: Call, analysis: CallAnalysis) -> Outcomes:
         Contact.objects.select_for_update().filter(pk=call.contact_id).first()
         out.lead = apply_lead(call, call.contact_id, analysis.version, fields, why=why)
     out.appointment, out.geocode = apply_appointment(call, out.lead, analysis.version, fields)
-    out.tasks = apply_tasks(call, out.lead, analysis.version, fields)
-    out.signals = apply_signals(call, analysis.version, fields)
+    apply_tasks(call, out.lead, analysis.version, fields)
+    apply_signals(call, analysis.version, fields)
     return out
 
 

@@ -89,9 +89,10 @@ def test_webhooks_received_while_the_broker_is_down_are_all_processed_once_it_is
     Schedule.objects.update(next_run=timezone.now() + datetime.timedelta(minutes=1))
     start_qcluster(SANDBOX_URL=sandbox.url, Q_WORKERS="4")
 
-    # then all 50 calls are ingested, transcribed (analysed, applied) within the budget:
-    # none lost
-    done = Call.objects.filter(stage=Call.Stage.DONE)
+    # then all 50 calls are ingested, transcribed (and analysed) within the budget: none
+    # lost (their outcomes follow on queue followups; tests/appointments covers them)
+    after_analysis = (Call.Stage.ANALYZED, Call.Stage.APPLYING, Call.Stage.APPLIED, Call.Stage.DONE)
+    done = Call.objects.filter(stage__in=after_analysis)
     try:
         remaining = RECOVERY_BUDGET - (time.monotonic() - returned)
         wait_for(lambda: done.count() == WEBHOOKS, timeout=remaining, interval=1)
@@ -105,7 +106,11 @@ def test_webhooks_received_while_the_broker_is_down_are_all_processed_once_it_is
         assert set(events) == {("processed", 1, None)}
         assert Call.webhook_events.through.objects.count() == WEBHOOKS
         # (every stage move of every call happened once: no stage ran twice)
-        moves = CallStageChange.objects.values("to_stage").annotate(calls=Count("id"))
+        moves = (
+            CallStageChange.objects.exclude(to_stage__in=after_analysis[1:])
+            .values("to_stage")
+            .annotate(calls=Count("id"))
+        )
         assert {m["to_stage"] for m in moves} >= {Call.Stage.RECORDED, Call.Stage.TRANSCRIBED}
         assert {m["calls"] for m in moves} == {WEBHOOKS}
         assert Transcript.objects.count() == WEBHOOKS
