@@ -42,7 +42,8 @@ def deliver(live_server, outbox: Outbox, job: ShunyaJob) -> httpx.Response:
 
 
 def analysed(call: Call) -> CallAnalysis | None:
-    if not Call.objects.filter(pk=call.pk, stage=Stage.ANALYZED).exists():
+    # (analysed, and its outcomes applied by the cluster: the call ends at done)
+    if not Call.objects.filter(pk=call.pk, stage=Stage.DONE).exists():
         return None
     return CallAnalysis.objects.get(call=call, is_current=True)
 
