@@ -25,7 +25,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 help:
 	@echo "make run    - set up and start web + worker + provider sandbox on SQLite (port $(PORT))"
-	@echo "make demo   - beside \`make run\`: the sandbox's CallRail places 5 demo calls"
+	@echo "make demo   - beside \`make run\`: the sandbox's CallRail places 8 demo calls"
 	@echo "make sms    - beside \`make run\`: a text thread, STOP, and a send refused after it"
 	@echo "make token  - beside \`make run\`: a manager's API token and a curl that uses it"
 	@echo "make test   - run the test suite against PostgreSQL and Redis"
@@ -63,14 +63,14 @@ run: install
 	@echo "    sandbox   $$SANDBOX_URL  (simulated providers; see docs/sandbox.md)"
 	@echo
 	@echo "  In another terminal, here:"
-	@echo "    make demo     5 simulated calls to the demo company, through signed CallRail webhooks"
+	@echo "    make demo     8 simulated calls (one per scenario) to the demo company, through signed CallRail webhooks"
 	@echo "    make sms      a customer texts, the office replies, STOP, and the next send is refused"
 	@echo "    make token    a manager's API token, and a curl for /api/v1/me/ that uses it"
 	@echo
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
 
 demo: install
-	@$(BIN)/python manage.py sandbox_calls --company demo --count 5
+	@$(BIN)/python manage.py sandbox_calls --company demo --count 8
 
 sms: install
 	@$(BIN)/python manage.py sandbox_sms --company demo --demo
