@@ -26,11 +26,9 @@ from integrations.sandbox.config import CREDENTIALS
 from integrations.shunya.signature import sign_shunya
 from otto.queues import Queue
 from tests.analysis.conftest import transcribed_call
-from tests.conftest import wait_for
 from tests.integrations.conftest import Outbox
-from tests.pipeline.conftest import make_due
+from tests.pipeline.conftest import make_due, post_shunya, shunya_delivery
 
-URL = "/webhooks/shunya"
 SUBMIT = "analysis.tasks.submit_analysis"
 RESUBMIT = "analysis.tasks.resubmit_shunya_analysis"
 Stage = Call.Stage
@@ -82,27 +80,6 @@ def submit(call: Call) -> ShunyaJob:
     call.refresh_from_db()
     assert call.stage == Stage.ANALYZING
     return ShunyaJob.objects.filter(call=call, job_type="analysis").latest("pk")
-
-
-def delivered(outbox, job: ShunyaJob):
-    """The sandbox's signed job-complete webhook for ``job``."""
-
-    def find():
-        for delivery in outbox.to(URL):
-            if json.loads(delivery.body)["job"]["job_id"] == job.external_id:
-                return delivery
-        return None
-
-    return wait_for(find, timeout=10, interval=0.05)
-
-
-def post(client, body: bytes, headers: dict[str, str]):
-    return client.post(
-        URL,
-        data=body,
-        content_type="application/json",
-        headers={k: v for k, v in headers.items() if k.lower() != "content-type"},
-    )
 
 
 def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
@@ -176,9 +153,9 @@ def test_the_webhook_and_the_poller_apply_the_same_analysis_once(
     webhook_job, poll_job = submit(by_webhook), submit(by_poll)
 
     # one call completed by its webhook, then polled
-    delivery = delivered(outbox, webhook_job)
+    delivery = shunya_delivery(outbox, webhook_job)
     with run_tasks():
-        response = post(client, delivery.body, delivery.headers)
+        response = post_shunya(client, delivery.body, delivery.headers)
     assert response.status_code == 200, response.content
     first = analysed_once(by_webhook)
     assert shunya.poll_job(webhook_job.pk, now=timezone.now() + datetime.timedelta(hours=1)) is None
@@ -187,9 +164,9 @@ def test_the_webhook_and_the_poller_apply_the_same_analysis_once(
     with run_tasks():
         assert poll(poll_job) == JobStatus.COMPLETED
     second = analysed_once(by_poll)
-    late = delivered(outbox, poll_job)
+    late = shunya_delivery(outbox, poll_job)
     with run_tasks():
-        assert post(client, late.body, late.headers).status_code == 200
+        assert post_shunya(client, late.body, late.headers).status_code == 200
 
     # then both late arrivals were processed and changed nothing
     events = WebhookEvent.objects.filter(provider="shunya")
@@ -235,12 +212,12 @@ def test_a_webhook_for_another_tenants_job_is_never_applied(
 ):
     call = transcribed_call(shunya_acme, "booked")
     job = submit(call)
-    payload = json.loads(delivered(outbox, job).body)
+    payload = json.loads(shunya_delivery(outbox, job).body)
     # acme's job id, signed with the shared secret, claiming to be globex's
     payload["job"]["metadata"][shunya.COMPANY_KEY] = str(globex.pk)
 
     with run_tasks():
-        response = post(client, *signed(payload))
+        response = post_shunya(client, *signed(payload))
 
     assert response.status_code == 200  # stored for the record, never applied
     event = WebhookEvent.objects.get(provider="shunya")
@@ -259,9 +236,9 @@ def test_a_webhook_for_another_tenants_job_is_never_applied(
 def test_a_bad_signature_is_refused_before_anything_is_stored(shunya_acme, outbox, client):
     call = transcribed_call(shunya_acme, "booked")
     job = submit(call)
-    body = delivered(outbox, job).body
+    body = shunya_delivery(outbox, job).body
 
-    response = post(client, body, sign_shunya(body, "not-the-secret"))
+    response = post_shunya(client, body, sign_shunya(body, "not-the-secret"))
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_signature"
@@ -278,14 +255,14 @@ def test_a_job_shunya_failed_is_a_failed_attempt_and_the_retry_is_a_new_job(
 ):
     call = transcribed_call(shunya_acme, "booked")
     job = submit(call)
-    payload = json.loads(delivered(outbox, job).body)
+    payload = json.loads(shunya_delivery(outbox, job).body)
     payload["event"] = "job.failed"
     payload["job"].update(
         status="failed", result=None, error={"code": "overloaded", "message": "try later"}
     )
 
     with run_tasks():
-        assert post(client, *signed(payload)).status_code == 200
+        assert post_shunya(client, *signed(payload)).status_code == 200
 
     call.refresh_from_db()
     assert call.stage == Stage.TRANSCRIBED and call.attempts == 1
@@ -307,11 +284,11 @@ def test_a_result_that_breaks_the_schema_counts_as_an_attempt(
     settings.PIPELINE_MAX_ATTEMPTS = 1
     call = transcribed_call(shunya_acme, "booked")
     job = submit(call)
-    payload = json.loads(delivered(outbox, job).body)
+    payload = json.loads(shunya_delivery(outbox, job).body)
     payload["job"]["result"]["booking_status"] = "maybe"
 
     with run_tasks():
-        assert post(client, *signed(payload)).status_code == 200
+        assert post_shunya(client, *signed(payload)).status_code == 200
 
     call.refresh_from_db()
     assert call.stage == Stage.FAILED  # its one attempt used

@@ -4,6 +4,7 @@ sandbox's scenarios, and the stand-in worker of tests/calls (here it runs transc
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 from django.core.files.base import ContentFile
@@ -68,3 +69,29 @@ def make_due(call: Call) -> None:
     """Skip the backoff: the call's next attempt is due now."""
     past = timezone.now() - datetime.timedelta(seconds=1)
     Call.objects.filter(pk=call.pk).update(next_attempt_at=past)
+
+
+SHUNYA_URL = "/webhooks/shunya"
+
+
+def shunya_delivery(outbox, job):
+    """The sandbox's signed job-complete webhook for Shunya ``job``, once it was sent."""
+    from tests.conftest import wait_for
+
+    def find():
+        for delivery in outbox.to(SHUNYA_URL):
+            if json.loads(delivery.body)["job"]["job_id"] == job.external_id:
+                return delivery
+        return None
+
+    return wait_for(find, timeout=10, interval=0.05)
+
+
+def post_shunya(client, body: bytes, headers: dict[str, str]):
+    """POST a (signed) Shunya webhook body with its headers, as Shunya sends it."""
+    return client.post(
+        SHUNYA_URL,
+        data=body,
+        content_type="application/json",
+        headers={k: v for k, v in headers.items() if k.lower() != "content-type"},
+    )

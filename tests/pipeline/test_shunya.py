@@ -22,9 +22,8 @@ from integrations.sandbox.config import CREDENTIALS
 from integrations.shunya.signature import sign_shunya
 from tests.conftest import wait_for
 from tests.integrations.conftest import Outbox
-from tests.pipeline.conftest import Stage, make_due, recorded_call
+from tests.pipeline.conftest import Stage, make_due, post_shunya, recorded_call, shunya_delivery
 
-URL = "/webhooks/shunya"
 SUBMIT = "calls.tasks.submit_transcription"
 INDEX = "calls.tasks.index_call"
 JobStatus = ShunyaJob.Status
@@ -57,27 +56,6 @@ def submit(worker, call: Call) -> ShunyaJob:
     call.refresh_from_db()
     assert call.stage == Stage.TRANSCRIBING
     return ShunyaJob.objects.get(call=call)
-
-
-def delivered(outbox, job: ShunyaJob):
-    """The sandbox's signed job-complete webhook for ``job``."""
-
-    def find():
-        for delivery in outbox.to(URL):
-            if json.loads(delivery.body)["job"]["job_id"] == job.external_id:
-                return delivery
-        return None
-
-    return wait_for(find, timeout=10, interval=0.05)
-
-
-def post(client, body: bytes, headers: dict[str, str]):
-    return client.post(
-        URL,
-        data=body,
-        content_type="application/json",
-        headers={k: v for k, v in headers.items() if k.lower() != "content-type"},
-    )
 
 
 def poll(job: ShunyaJob) -> str | None:
@@ -122,10 +100,10 @@ def test_submit_records_one_job_and_the_call_waits_transcribing(shunya_acme, wor
 def test_webhook_before_the_poll(shunya_acme, worker, outbox, client):
     call = recorded_call(shunya_acme, "booked")
     job = submit(worker, call)
-    delivery = delivered(outbox, job)
+    delivery = shunya_delivery(outbox, job)
 
     with worker.running():
-        response = post(client, delivery.body, delivery.headers)
+        response = post_shunya(client, delivery.body, delivery.headers)
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "received"
 
@@ -150,9 +128,9 @@ def test_poll_before_the_webhook(shunya_acme, worker, outbox, client):
     first = transcribed_once(call, worker)
     assert "[CARD]" in first.text and "4111" not in first.text
 
-    delivery = delivered(outbox, job)
+    delivery = shunya_delivery(outbox, job)
     with worker.running():
-        assert post(client, delivery.body, delivery.headers).status_code == 200
+        assert post_shunya(client, delivery.body, delivery.headers).status_code == 200
     # the late webhook is processed, and applies nothing
     assert WebhookEvent.objects.get(provider="shunya").status == "processed"
     again = transcribed_once(call, worker)
@@ -164,13 +142,13 @@ def test_a_duplicate_webhook_is_acknowledged_and_not_applied_again(
 ):
     call = recorded_call(shunya_acme, "booked")
     job = submit(worker, call)
-    delivery = delivered(outbox, job)
+    delivery = shunya_delivery(outbox, job)
 
     with worker.running():
-        first = post(client, delivery.body, delivery.headers)
+        first = post_shunya(client, delivery.body, delivery.headers)
         # a redelivery, freshly signed as Shunya would
         resigned = sign_shunya(delivery.body, str(CREDENTIALS["UWC_HMAC_SECRET"]))
-        second = post(client, delivery.body, resigned)
+        second = post_shunya(client, delivery.body, resigned)
 
     assert second.status_code == 200
     assert second.json() == {"status": "duplicate", "id": first.json()["id"]}
@@ -183,13 +161,13 @@ def test_a_webhook_naming_another_company_is_failed_and_never_applied(
 ):
     call = recorded_call(shunya_acme, "booked")
     job = submit(worker, call)
-    payload = json.loads(delivered(outbox, job).body)
+    payload = json.loads(shunya_delivery(outbox, job).body)
     # acme's job id, signed with the shared secret, claiming to be globex's
     payload["job"]["metadata"][shunya.COMPANY_KEY] = str(globex.pk)
     body = json.dumps(payload).encode()
 
     with worker.running():
-        response = post(client, body, sign_shunya(body, str(CREDENTIALS["UWC_HMAC_SECRET"])))
+        response = post_shunya(client, body, sign_shunya(body, str(CREDENTIALS["UWC_HMAC_SECRET"])))
 
     assert response.status_code == 200  # stored for the record, never applied
     event = WebhookEvent.objects.get(provider="shunya")
@@ -212,10 +190,12 @@ def test_a_stale_or_future_timestamp_is_refused_before_anything_is_stored(
 ):
     call = recorded_call(shunya_acme, "booked")
     job = submit(worker, call)
-    body = delivered(outbox, job).body
+    body = shunya_delivery(outbox, job).body
     now = timezone.now().timestamp() + skew
 
-    response = post(client, body, sign_shunya(body, str(CREDENTIALS["UWC_HMAC_SECRET"]), now=now))
+    response = post_shunya(
+        client, body, sign_shunya(body, str(CREDENTIALS["UWC_HMAC_SECRET"]), now=now)
+    )
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_signature"
@@ -230,9 +210,9 @@ def test_a_stale_or_future_timestamp_is_refused_before_anything_is_stored(
 def test_a_bad_signature_is_refused(shunya_acme, worker, outbox, client):
     call = recorded_call(shunya_acme, "booked")
     job = submit(worker, call)
-    body = delivered(outbox, job).body
+    body = shunya_delivery(outbox, job).body
 
-    response = post(client, body, sign_shunya(body, "not-the-secret"))
+    response = post_shunya(client, body, sign_shunya(body, "not-the-secret"))
 
     assert response.status_code == 401 and not WebhookEvent.objects.exists()
 
@@ -286,9 +266,9 @@ def test_a_submit_that_timed_out_is_retried_without_a_second_job(
     assert job.external_id in sandbox.state["shunya"]["jobs"]
     call.refresh_from_db()
     assert call.attempts == 2
-    delivery = delivered(outbox, job)
+    delivery = shunya_delivery(outbox, job)
     with worker.running():
-        assert post(client, delivery.body, delivery.headers).status_code == 200
+        assert post_shunya(client, delivery.body, delivery.headers).status_code == 200
     transcribed_once(call, worker)
 
 
@@ -306,7 +286,7 @@ def test_an_unknown_event_type_is_stored_and_ignored(shunya_acme, worker, client
     body = json.dumps({"event": "job.started", "job": {"job_id": "job_x"}}).encode()
 
     with worker.running():
-        response = post(client, body, sign_shunya(body, str(CREDENTIALS["UWC_HMAC_SECRET"])))
+        response = post_shunya(client, body, sign_shunya(body, str(CREDENTIALS["UWC_HMAC_SECRET"])))
 
     assert response.status_code == 200
     event = WebhookEvent.objects.get(provider="shunya")
