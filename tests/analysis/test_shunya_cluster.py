@@ -7,8 +7,6 @@ The failure paths run in-process in test_shunya.py; this test is about the proce
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 from django.utils import timezone
@@ -20,9 +18,10 @@ from calls.models import Call, CallStageChange, ShunyaJob
 from integrations.models import WebhookEvent
 from otto.queues import Queue, enqueue
 from tests.analysis.conftest import transcribed_call
-from tests.analysis.test_shunya import FIELDS, URL
+from tests.analysis.test_shunya import FIELDS
 from tests.conftest import wait_for
 from tests.integrations.conftest import Outbox
+from tests.pipeline.conftest import SHUNYA_URL, shunya_delivery
 
 Stage = Call.Stage
 POLL = "calls.tasks.poll_shunya_job"
@@ -30,15 +29,8 @@ POLL = "calls.tasks.poll_shunya_job"
 
 def deliver(live_server, outbox: Outbox, job: ShunyaJob) -> httpx.Response:
     """The sandbox's signed webhook for ``job``, posted to the live app as Shunya would."""
-
-    def find():
-        found = [
-            d for d in outbox.to(URL) if json.loads(d.body)["job"]["job_id"] == job.external_id
-        ]
-        return found[0] if found else None
-
-    delivery = wait_for(find, timeout=10, interval=0.05)
-    return httpx.post(live_server.url + URL, content=delivery.body, headers=delivery.headers)
+    delivery = shunya_delivery(outbox, job)
+    return httpx.post(live_server.url + SHUNYA_URL, content=delivery.body, headers=delivery.headers)
 
 
 def analysed(call: Call) -> CallAnalysis | None:

@@ -26,8 +26,8 @@ from integrations.sandbox import scenarios
 from integrations.sandbox.config import CREDENTIALS
 from integrations.shunya.signature import sign_shunya
 from tests.pipeline import test_shunya as shunya_tests
-from tests.pipeline.conftest import recorded_call
-from tests.pipeline.test_shunya import delivered, post, submit, transcribed_once
+from tests.pipeline.conftest import post_shunya, recorded_call, shunya_delivery
+from tests.pipeline.test_shunya import submit, transcribed_once
 
 # The Shunya pipeline's fixtures, shared with its own tests.
 outbox = shunya_tests.outbox
@@ -107,12 +107,12 @@ def test_a_card_read_out_on_a_shunya_call_is_stored_nowhere(
     # given a call where the customer reads out a card number, transcribed by Shunya
     call = recorded_call(shunya_acme, "card_number")
     job = submit(worker, call)
-    delivery = delivered(outbox, job)
+    delivery = shunya_delivery(outbox, job)
     assert CARD_DIGITS in _digits_only(delivery.body.decode())  # Shunya sends it in clear
 
     # when its signed webhook arrives and is processed
     with worker.running():
-        response = post(client, delivery.body, delivery.headers)
+        response = post_shunya(client, delivery.body, delivery.headers)
     assert response.status_code == 200, response.content
 
     # then the transcript is stored, redacted, with what was redacted
@@ -137,7 +137,7 @@ def test_the_transcript_from_the_redacted_body_is_the_one_from_the_original(
 ):
     call = recorded_call(shunya_acme, "card_number")
     job = submit(worker, call)
-    delivery = delivered(outbox, job)
+    delivery = shunya_delivery(outbox, job)
     original = json.loads(delivery.body)["job"]
     stored = json.loads(shunya_webhooks.redact_body(delivery.body))["job"]
 
@@ -149,7 +149,7 @@ def test_the_transcript_from_the_redacted_body_is_the_one_from_the_original(
     )
 
     with worker.running():
-        assert post(client, delivery.body, delivery.headers).status_code == 200
+        assert post_shunya(client, delivery.body, delivery.headers).status_code == 200
     transcript = transcribed_once(call, worker)
     expected_text = "\n".join(
         u["text"] for u in redact_utterances(original["result"]["utterances"]).utterances
@@ -163,9 +163,9 @@ def test_a_replay_of_a_redacted_event_verifies_otto_s_seal(
 ):
     call = recorded_call(shunya_acme, "card_number")
     job = submit(worker, call)
-    delivery = delivered(outbox, job)
+    delivery = shunya_delivery(outbox, job)
     with worker.running():
-        post(client, delivery.body, delivery.headers)
+        post_shunya(client, delivery.body, delivery.headers)
     event = WebhookEvent.objects.get(provider="shunya")
 
     # the provider's HMAC covers the original body, which is gone: the seal is checked
@@ -186,9 +186,9 @@ def test_a_body_with_nothing_to_redact_is_stored_as_signed(
 ):
     call = recorded_call(shunya_acme, "booked")
     job = submit(worker, call)
-    delivery = delivered(outbox, job)
+    delivery = shunya_delivery(outbox, job)
     with worker.running():
-        post(client, delivery.body, delivery.headers)
+        post_shunya(client, delivery.body, delivery.headers)
 
     event = WebhookEvent.objects.get(provider="shunya")
     assert event.body.encode() == delivery.body
@@ -203,7 +203,7 @@ def test_a_body_with_nothing_to_redact_is_stored_as_signed(
 def test_a_signed_body_that_is_not_a_job_event_is_redacted_too(db, client, media, settings):
     settings.UWC_HMAC_SECRET = SECRET
     body = json.dumps({"event": "job.completed", "job": {"text": "card 4111 1111 1111 1111"}})
-    response = post(client, body.encode(), sign_shunya(body.encode(), SECRET))
+    response = post_shunya(client, body.encode(), sign_shunya(body.encode(), SECRET))
 
     assert response.status_code == 200
     event = WebhookEvent.objects.get(provider="shunya")
@@ -234,7 +234,7 @@ def test_the_migration_redacts_bodies_stored_before_redaction_at_receipt(
 
     # given a job-completed event stored verbatim, as releases before this one stored it
     call = recorded_call(shunya_acme, "card_number")
-    delivery = delivered(outbox, submit(worker, call))
+    delivery = shunya_delivery(outbox, submit(worker, call))
     event = WebhookEvent.objects.create(
         provider="shunya",
         company=shunya_acme,
