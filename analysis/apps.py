@@ -14,9 +14,9 @@ class AnalysisConfig(AppConfig):
             shunya,
             tasks,
         )
+        from calls import filters as call_filters
         from calls import pipeline as calls_pipeline
         from calls import shunya as shunya_jobs
-        from calls import filters as call_filters
         from calls import stages, sweeps
         from calls.models import Call, ShunyaJob
         from calls.serializers import register_detail_field

@@ -204,7 +204,9 @@ def analysis_conditions(prefix: str) -> dict[str, Q]:
 def scoped_calls(scope: Scope) -> QuerySet[Call]:
     """The scope's calls in the range, their current analysis joined as ``current``."""
     start, end = scope.bounds
-    calls = Call.objects.filter(company=scope.company, started_at__gte=start, started_at__lt=end)
+    calls: QuerySet[Call] = Call.objects.filter(
+        company=scope.company, started_at__gte=start, started_at__lt=end
+    )
     if scope.person is not None:
         calls = person_calls(calls, scope.person, scope.role)
     return with_current(calls)
@@ -215,22 +217,11 @@ def with_current(calls: QuerySet[Call]) -> QuerySet[Call]:
     return calls.alias(current=FilteredRelation("analyses", condition=Q(analyses__is_current=True)))
 
 
-def call_figures(conditions: dict[str, Q], suffix: str = "") -> dict[str, Any]:
-    """The aggregates of calls, booked and qualified under ``conditions``."""
-    return {
-        f"calls{suffix}": Count("pk", filter=conditions.get("person", Q())),
-        f"booked{suffix}": Count("pk", filter=conditions["booked"]),
-        f"qualified{suffix}": Count("pk", filter=conditions["qualified"]),
-        f"sop{suffix}": Avg(SOP_SCORE, filter=conditions.get("person", Q())),
-    }
-
-
 SOP_SCORE = Cast(
     KeyTextTransform("score", effective("current__", "sop")), output_field=FloatField()
 )
-OBJECTION_COUNT = Func(
-    effective("current__", "objections"), function="jsonb_array_length", output_field=IntegerField()
-)
+OBJECTIONS = effective("current__", "objections")
+OBJECTION_COUNT = Func(OBJECTIONS, function="jsonb_array_length", output_field=IntegerField())
 
 
 def rate(numerator: int | None, denominator: int | None) -> float | None:
@@ -307,15 +298,11 @@ def booking_trend(scope: Scope) -> list[dict[str, Any]]:
     return trend
 
 
-def objections_field() -> Coalesce:
-    return effective("current__", "objections")
-
-
 def top_objections(scope: Scope) -> list[dict[str, Any]]:
     """Per category, the calls that raised it at least once; ``share`` is of the calls
     with any objection. Categories no call raised are left out; most calls first."""
     figures = {
-        category: Count("pk", filter=Q(HasObjection(objections_field(), Value(category))))
+        category: Count("pk", filter=Q(HasObjection(OBJECTIONS, Value(category))))
         for category in CATEGORIES
     }
     row = scoped_calls(scope).aggregate(
@@ -337,13 +324,13 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
     c = analysis_conditions("current__")
     aggregates: dict[str, Any] = {}
     for user, role in people:
-        mine = _person_condition(user, role)
-        aggregates.update(
-            call_figures(
-                {"person": mine, "booked": mine & c["booked"], "qualified": mine & c["qualified"]},
-                suffix=f"_{user.pk}",
-            )
-        )
+        theirs = _person_condition(user, role)
+        aggregates |= {
+            f"calls_{user.pk}": Count("pk", filter=theirs),
+            f"booked_{user.pk}": Count("pk", filter=theirs & c["booked"]),
+            f"qualified_{user.pk}": Count("pk", filter=theirs & c["qualified"]),
+            f"sop_{user.pk}": Avg(SOP_SCORE, filter=theirs),
+        }
     row = calls.aggregate(**aggregates) if aggregates else {}
     start, end = scope.bounds
     visits: dict[int, dict[str, int]] = {}

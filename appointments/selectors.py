@@ -181,4 +181,6 @@ def kpi_appointments(
             decided=Count("pk", filter=Q(outcome__in=[Outcome.WON, Outcome.LOST])),
         )
     )
-    return {row.pop("assigned_rep"): row for row in rows}
+    return {
+        row["assigned_rep"]: {k: row[k] for k in ("appointments", "won", "decided")} for row in rows
+    }

@@ -2,20 +2,21 @@
 
 Acme is in New York (EST, -05:00 in March 2026). The range is Mon 2 – Wed 4 March:
 
-| call | started (NY)   | answered | handled | analysis (effective)                    | objections           | SOP |
-|------|----------------|----------|---------|-----------------------------------------|----------------------|-----|
-| c1   | Mar 2 10:00    | yes      | CSR     | qualified, booked                        | price                | 80  |
-| c2   | Mar 2 23:30 ¹  | yes      | CSR     | qualified, not booked, but appointment ² | price, timing        | 60  |
-| c3   | Mar 3 09:00    | yes      | CSR     | model unqualified, override qualified    | timing, scope        | 90 ³|
-| c4   | Mar 3 11:00    | yes      | —       | qualified, model booked, override not    | [] (model: price, trust) | — |
-| c5   | Mar 4 08:00    | yes      | —       | unqualified, service not offered ⁴       | competitor           | 50  |
-| c6   | Mar 4 12:00    | no       | —       | none (missed)                            |                      |     |
-| c7   | Mar 1 23:59    | yes      | CSR     | qualified, booked (the day before)       | price                |     |
-| c8   | Mar 5 00:00    | yes      | CSR     | none (the day after)                     |                      |     |
+| call | started (NY)  | ans. | by  | analysis (effective)                 | objections    | SOP  |
+|------|---------------|------|-----|--------------------------------------|---------------|------|
+| c1   | Mar 2 10:00   | yes  | CSR | qualified, booked                    | price         | 80   |
+| c2   | Mar 2 23:30 ¹ | yes  | CSR | qualified, not booked, appointment ² | price, timing | 60   |
+| c3   | Mar 3 09:00   | yes  | CSR | unqualified, overridden qualified    | timing, scope | 90 ³ |
+| c4   | Mar 3 11:00   | yes  | —   | qualified, booked overridden not     | none ⁵        | —    |
+| c5   | Mar 4 08:00   | yes  | —   | unqualified, service not offered ⁴   | competitor    | 50   |
+| c6   | Mar 4 12:00   | no   | —   | none (missed)                        |               |      |
+| c7   | Mar 1 23:59   | yes  | CSR | qualified, booked (the day before)   | price         |      |
+| c8   | Mar 5 00:00   | yes  | CSR | none (the day after)                 |               |      |
 
 ¹ 04:30 UTC on Mar 3: it counts on New York's Mar 2. ² an appointment made from the call
 (the rep's, scheduled Mar 3, won). ³ the model said 40. ⁴ an older, non-current version said
-booked. Globex has a qualified, booked call with a price objection in the range.
+booked. ⁵ overridden to none; the model said price, trust. Globex has a qualified, booked
+call with a price objection in the range.
 """
 
 from __future__ import annotations
@@ -114,7 +115,12 @@ def acme_calls(acme_manager, acme_csr, acme_rep, globex):
     old = analyse(c["c5"], qualified=True, status="booked", found=["trust"], sop=10)
     CallAnalysis.objects.filter(pk=old.pk).update(is_current=False)
     analyse(
-        c["c5"], qualified=False, status="service_not_offered", found=["competitor"], sop=50, version=2
+        c["c5"],
+        qualified=False,
+        status="service_not_offered",
+        found=["competitor"],
+        sop=50,
+        version=2,
     )
     analyse(c["c7"], qualified=True, status="booked", found=["price"])
     outsider = call(at(3, 10), company=globex)
@@ -151,7 +157,12 @@ def acme_calls(acme_manager, acme_csr, acme_rep, globex):
     now = timezone.now()
     made = [
         (TaskFactory(company=company, assignee=csr, due_at=now - datetime.timedelta(days=1)), 2),
-        (TaskFactory(company=company, assignee=acme_manager.user, due_at=now + datetime.timedelta(days=1)), 3),
+        (
+            TaskFactory(
+                company=company, assignee=acme_manager.user, due_at=now + datetime.timedelta(days=1)
+            ),
+            3,
+        ),
         (TaskFactory(company=company, assignee=csr, status=Task.Status.DONE), 3),
         (TaskFactory(company=company, assignee=csr), -5),
         (TaskFactory(company=globex), 3),
@@ -257,9 +268,9 @@ def test_an_empty_range(acme_manager, acme_calls):
     overview = get(acme_manager, "overview", **empty)
     trend = get(acme_manager, "booking-trend", **empty)
 
-    assert {k: overview[k] for k in ("calls", "qualified", "booked", "open_tasks")} == dict.fromkeys(
-        ("calls", "qualified", "booked", "open_tasks"), 0
-    )
+    assert {
+        k: overview[k] for k in ("calls", "qualified", "booked", "open_tasks")
+    } == dict.fromkeys(("calls", "qualified", "booked", "open_tasks"), 0)
     for rate in ("qualified_rate", "booking_rate", "avg_objections_per_qualified_call"):
         assert overview[rate] is None, rate
     assert overview["avg_sop_score"] is None
@@ -290,9 +301,7 @@ def test_a_csr_gets_their_own_figures(acme_csr, acme_rep, acme_calls):
     assert response.json()["error"]["code"] == "permission_denied"
 
 
-def test_a_manager_may_look_at_one_rep_and_a_rep_at_themselves(
-    acme_manager, acme_rep, acme_calls
-):
+def test_a_manager_may_look_at_one_rep_and_a_rep_at_themselves(acme_manager, acme_rep, acme_calls):
     as_manager = get(acme_manager, "overview", **RANGE, rep=acme_rep.user.pk)
     as_rep = get(acme_rep, "overview", **RANGE)
     own = get(acme_rep, "overview", **RANGE, rep=acme_rep.user.pk)
