@@ -4,7 +4,7 @@ every figure can be drilled into: each uses the very condition its KPI counts.""
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 
 from analysis import kpis
 from analysis.models import CallAnalysis
@@ -13,12 +13,17 @@ from calls.models import Call
 
 def _with_current(calls: QuerySet[Call], condition: str, value: bool) -> QuerySet[Call]:
     current = kpis.with_current(calls)
-    match = kpis.analysis_conditions("current__")[condition]
+    match = kpis.analysis_conditions()[condition]
     return current.filter(match if value else ~match & Q(current__id__isnull=False))
 
 
 def filter_objection(calls: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:
-    return kpis.calls_with_objection(calls, value) if value else calls
+    """Calls whose current analysis raised an objection of this category."""
+    if not value:
+        return calls
+    current = CallAnalysis.objects.filter(call=OuterRef("pk"), is_current=True)
+    objections = kpis.effective("", "objections")
+    return calls.filter(Exists(current.filter(kpis.HasObjection(objections, Value(value)))))
 
 
 def filter_booking_status(calls: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:

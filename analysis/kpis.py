@@ -31,7 +31,6 @@ from django.db.models import (
     BooleanField,
     CharField,
     Count,
-    Exists,
     F,
     FilteredRelation,
     FloatField,
@@ -39,7 +38,6 @@ from django.db.models import (
     IntegerField,
     JSONField,
     Lookup,
-    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -79,8 +77,8 @@ class Outcomes:
 # ``recovery(company, start, end, user)`` → the recovery figures (metrics/recovery/).
 Recovery = Callable[[Company, datetime.datetime, datetime.datetime, User | None], dict[str, Any]]
 
-_outcomes: list[Outcomes] = []
-_recovery: list[Recovery] = []
+# What the apps above registered (one each); None: not installed, or not built yet.
+_registered: dict[str, Any] = {"outcomes": None, "recovery": None}
 
 RECOVERY_FIELDS = (
     "missed_calls",
@@ -96,11 +94,15 @@ RECOVERY_PENDING = (
 
 
 def register_outcomes(outcomes: Outcomes) -> None:
-    _outcomes[:] = [outcomes]
+    _registered["outcomes"] = outcomes
 
 
 def register_recovery(recovery: Recovery) -> None:
-    _recovery[:] = [recovery]
+    _registered["recovery"] = recovery
+
+
+def _outcomes() -> Outcomes | None:
+    return _registered["outcomes"]
 
 
 # --- the range and whose figures ------------------------------------------------------------
@@ -186,13 +188,14 @@ def effective_qualified(prefix: str) -> Coalesce:
     )
 
 
-def analysis_conditions(prefix: str) -> dict[str, Q]:
-    """The call-level conditions behind the figures, over the analysis at ``prefix``
-    (``current__`` from a call). ``booked`` includes an appointment made from the call."""
+def analysis_conditions() -> dict[str, Q]:
+    """The conditions behind the figures, over a call with its current analysis joined as
+    ``current`` (:func:`with_current`). ``booked`` includes an appointment made from it."""
+    prefix = "current__"
     status = effective_text(prefix, "booking_status")
     booked = Q(Exact(status, Booked.BOOKED))
-    for outcome in _outcomes:
-        booked |= outcome.booked_call()
+    if (outcomes := _outcomes()) is not None:
+        booked |= outcomes.booked_call()
     return {
         "analysed": Q(**{f"{prefix}id__isnull": False}),
         "booked": booked,
@@ -235,7 +238,7 @@ def rate(numerator: int | None, denominator: int | None) -> float | None:
 
 
 def overview(scope: Scope) -> dict[str, Any]:
-    c = analysis_conditions("current__")
+    c = analysis_conditions()
     qualified = c["qualified"]
     row = scoped_calls(scope).aggregate(
         calls=Count("pk"),
@@ -252,8 +255,8 @@ def overview(scope: Scope) -> dict[str, Any]:
     )
     tasks: dict[str, int | None] = {"open_tasks": None, "overdue_tasks": None}
     start, end = scope.bounds
-    for outcome in _outcomes:
-        tasks.update(outcome.tasks(scope.company, start, end, scope.person))
+    if (outcomes := _outcomes()) is not None:
+        tasks.update(outcomes.tasks(scope.company, start, end, scope.person))
     analysed, objections = row.pop("analysed"), row.pop("objections")
     return {
         **row,
@@ -268,7 +271,7 @@ def overview(scope: Scope) -> dict[str, Any]:
 
 def booking_trend(scope: Scope) -> list[dict[str, Any]]:
     """One row per day of the range (the company's days), days with no call included."""
-    c = analysis_conditions("current__")
+    c = analysis_conditions()
     rows = (
         scoped_calls(scope)
         .annotate(day=TruncDate("started_at", tzinfo=scope.zone))
@@ -321,10 +324,10 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
     booked, qualified and SOP score, and the appointments assigned to them that are
     scheduled in the range. Two queries whatever the number of people."""
     calls = scoped_calls(Scope(scope.company, scope.date_from, scope.date_to))
-    c = analysis_conditions("current__")
+    c = analysis_conditions()
     aggregates: dict[str, Any] = {}
     for user, role in people:
-        theirs = _person_condition(user, role)
+        theirs = _person_condition(scope.company, user, role)
         aggregates |= {
             f"calls_{user.pk}": Count("pk", filter=theirs),
             f"booked_{user.pk}": Count("pk", filter=theirs & c["booked"]),
@@ -334,8 +337,8 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
     row = calls.aggregate(**aggregates) if aggregates else {}
     start, end = scope.bounds
     visits: dict[int, dict[str, int]] = {}
-    for outcome in _outcomes:
-        visits = outcome.appointments(scope.company, start, end, [u.pk for u, _ in people])
+    if (outcomes := _outcomes()) is not None:
+        visits = outcomes.appointments(scope.company, start, end, [u.pk for u, _ in people])
     results = []
     for user, _role in people:
         mine = visits.get(user.pk, {"appointments": 0, "won": 0, "decided": 0})
@@ -356,27 +359,21 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
     return results
 
 
-def _person_condition(user: User, role: str) -> Q:
+def _person_condition(company: Company, user: User, role: str) -> Q:
     """:func:`person_calls` as a condition over Call, for conditional aggregates."""
     if role == Role.SALES_REP:
-        return Q(pk__in=person_calls(Call.objects.all(), user, role).values("pk"))
+        mine = person_calls(Call.objects.filter(company=company), user, role)
+        return Q(pk__in=mine.values("pk"))
     return Q(handled_by=user)
 
 
 def recovery(scope: Scope) -> dict[str, Any]:
     """Recovery's figures from messaging, or nulls with the reason while it has none."""
-    if not _recovery:
+    figures: Recovery | None = _registered["recovery"]
+    if figures is None:
         return {**dict.fromkeys(RECOVERY_FIELDS), "unavailable_reason": RECOVERY_PENDING}
     start, end = scope.bounds
-    return {**_recovery[0](scope.company, start, end, scope.person), "unavailable_reason": None}
-
-
-def calls_with_objection(calls: QuerySet[Call], category: str) -> QuerySet[Call]:
-    """Calls whose current analysis has an objection of ``category`` (calls/?objection=)."""
-    current = CallAnalysis.objects.filter(call=OuterRef("pk"), is_current=True)
-    return calls.filter(
-        Exists(current.filter(HasObjection(effective("", "objections"), Value(category))))
-    )
+    return {**figures(scope.company, start, end, scope.person), "unavailable_reason": None}
 
 
 # --- who may see whose figures --------------------------------------------------------------
