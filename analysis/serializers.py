@@ -125,6 +125,7 @@ def call_detail_analysis(call: Call, request: Any) -> dict[str, Any] | None:
 # --- the KPIs (metrics/…) --------------------------------------------------------------------
 
 MAX_KPI_DAYS = 366
+DEFAULT_SPAN = datetime.timedelta(days=29)
 
 
 class KpiParamsSerializer(serializers.Serializer):
@@ -139,9 +140,12 @@ class KpiParamsSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "rep" in attrs and "csr" in attrs:
             raise serializers.ValidationError({"csr": ["Name a rep or a CSR, not both."]})
-        today = self.context["today"]
-        date_to = attrs.get("date_to") or max(today, attrs.get("date_from") or today)
-        date_from = attrs.get("date_from") or date_to - datetime.timedelta(days=29)
+        # One end alone fixes the other 29 days away; neither: the 30 days to today.
+        date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
+        if date_to is None:
+            date_to = date_from + DEFAULT_SPAN if date_from else self.context["today"]
+        if date_from is None:
+            date_from = date_to - DEFAULT_SPAN
         if date_from > date_to:
             raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
         if (date_to - date_from).days >= MAX_KPI_DAYS:

@@ -346,6 +346,11 @@ def test_the_default_range_is_the_last_30_days(acme_manager):
     assert body["date_to"] == today.isoformat()
     assert body["date_from"] == (today - datetime.timedelta(days=29)).isoformat()
     assert len(body["results"]) == 30
+    # One end alone: the 30 days from or to it.
+    since = get(acme_manager, "booking-trend", date_from="2026-03-02")
+    until = get(acme_manager, "booking-trend", date_to="2026-03-02")
+    assert (since["date_from"], since["date_to"]) == ("2026-03-02", "2026-03-31")
+    assert (until["date_from"], until["date_to"]) == ("2026-02-01", "2026-03-02")
 
 
 def test_recovery_is_null_until_recovery_lands(acme_manager, acme_calls):
