@@ -7,12 +7,14 @@ class AnalysisConfig(AppConfig):
 
     def ready(self) -> None:
         from analysis import (
+            filters,
             openapi,  # noqa: F401 -- registers ``analysis`` in the schema
             pipeline,
             serializers,
             shunya,
             tasks,
         )
+        from calls import filters as call_filters
         from calls import pipeline as calls_pipeline
         from calls import shunya as shunya_jobs
         from calls import stages, sweeps
@@ -25,6 +27,8 @@ class AnalysisConfig(AppConfig):
         stages.register_in_progress(Call.Stage.ANALYZING, Call.Stage.TRANSCRIBED)
         sweeps.register_waiting(Call.Stage.TRANSCRIBED, Queue.ANALYSIS, tasks.analyze_call)
         register_detail_field("analysis", serializers.call_detail_analysis)
+        for name, call_filter in filters.FILTERS.items():
+            call_filters.register_filter(name, call_filter)
         # Shunya's poller and webhook (calls) settle analysis jobs through these.
         shunya_jobs.register_job_type(
             ShunyaJob.JobType.ANALYSIS, apply=shunya.apply_job, fail=shunya.fail_job

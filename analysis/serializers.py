@@ -3,6 +3,7 @@ people's overrides applied; the model's own values stay in the stored row."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, get_args
 
 from rest_framework import serializers
@@ -119,3 +120,120 @@ def call_detail_analysis(call: Call, request: Any) -> dict[str, Any] | None:
     overrides applied, or null."""
     current = selectors.current_analysis(call.company, call)
     return CallAnalysisSerializer(current).data if current else None
+
+
+# --- the KPIs (metrics/…) --------------------------------------------------------------------
+
+MAX_KPI_DAYS = 366
+DEFAULT_SPAN = datetime.timedelta(days=29)
+
+
+class KpiParamsSerializer(serializers.Serializer):
+    """``date_from``/``date_to``: dates in the company's time zone, both included (default:
+    the last 30 days to today). ``rep`` or ``csr``: a manager's view of one person."""
+
+    date_from = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    date_to = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    rep = serializers.IntegerField(required=False, min_value=1)
+    csr = serializers.IntegerField(required=False, min_value=1)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "rep" in attrs and "csr" in attrs:
+            raise serializers.ValidationError({"csr": ["Name a rep or a CSR, not both."]})
+        # One end alone fixes the other 29 days away; neither: the 30 days to today.
+        date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
+        if date_to is None:
+            date_to = date_from + DEFAULT_SPAN if date_from else self.context["today"]
+        if date_from is None:
+            date_from = date_to - DEFAULT_SPAN
+        if date_from > date_to:
+            raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
+        if (date_to - date_from).days >= MAX_KPI_DAYS:
+            raise serializers.ValidationError(
+                {"date_from": [f"The range may span at most {MAX_KPI_DAYS} days."]}
+            )
+        return {**attrs, "date_from": date_from, "date_to": date_to}
+
+
+class PersonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+
+
+class OverviewSerializer(serializers.Serializer):
+    calls = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    missed = serializers.IntegerField()
+    qualified = serializers.IntegerField()
+    qualified_rate = serializers.FloatField(allow_null=True)
+    booked = serializers.IntegerField()
+    booking_rate = serializers.FloatField(allow_null=True)
+    service_not_offered = serializers.IntegerField()
+    qualified_unbooked = serializers.IntegerField()
+    avg_objections_per_qualified_call = serializers.FloatField(allow_null=True)
+    avg_sop_score = serializers.FloatField(allow_null=True)
+    open_tasks = serializers.IntegerField(allow_null=True)
+    overdue_tasks = serializers.IntegerField(allow_null=True)
+    recovery_rate = serializers.FloatField(allow_null=True)
+
+
+class TrendDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    calls = serializers.IntegerField()
+    qualified = serializers.IntegerField()
+    booked = serializers.IntegerField()
+    booking_rate = serializers.FloatField(allow_null=True)
+
+
+class ObjectionShareSerializer(serializers.Serializer):
+    category = serializers.CharField()
+    calls = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+
+
+class RepRowSerializer(serializers.Serializer):
+    user = PersonSerializer()
+    calls = serializers.IntegerField()
+    qualified = serializers.IntegerField()
+    booked = serializers.IntegerField()
+    booking_rate = serializers.FloatField(allow_null=True)
+    appointments = serializers.IntegerField()
+    won = serializers.IntegerField()
+    close_rate = serializers.FloatField(allow_null=True)
+    avg_sop_score = serializers.FloatField(allow_null=True)
+
+
+class RecoverySerializer(serializers.Serializer):
+    missed_calls = serializers.IntegerField(allow_null=True)
+    texted = serializers.IntegerField(allow_null=True)
+    replied = serializers.IntegerField(allow_null=True)
+    recovered = serializers.IntegerField(allow_null=True)
+    recovery_rate = serializers.FloatField(allow_null=True)
+    median_first_response_seconds = serializers.FloatField(allow_null=True)
+    unavailable_reason = serializers.CharField(allow_null=True)
+
+
+class RangeSerializer(serializers.Serializer):
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+
+
+class OverviewResultSerializer(RangeSerializer, OverviewSerializer):
+    pass
+
+
+class RecoveryResultSerializer(RangeSerializer, RecoverySerializer):
+    pass
+
+
+class TrendResultsSerializer(RangeSerializer):
+    results = TrendDaySerializer(many=True)
+
+
+class ObjectionResultsSerializer(RangeSerializer):
+    results = ObjectionShareSerializer(many=True)
+
+
+class RepResultsSerializer(RangeSerializer):
+    results = RepRowSerializer(many=True)

@@ -3,22 +3,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analysis import selectors, services
-from analysis.serializers import CallAnalysisSerializer, OverridesSerializer
+from analysis import kpis, selectors, services
+from analysis.serializers import (
+    CallAnalysisSerializer,
+    KpiParamsSerializer,
+    ObjectionResultsSerializer,
+    OverridesSerializer,
+    OverviewResultSerializer,
+    RecoveryResultSerializer,
+    RepResultsSerializer,
+    TrendResultsSerializer,
+)
 from calls import selectors as call_selectors
 from calls.models import Call
 from otto.auth import TenantRequest
 from otto.permissions import ALL_ROLES, OFFICE
-from otto.viewsets import TenantViewSet
+from otto.viewsets import TenantAPIView, TenantViewSet
 
 
 class CallAnalysisViewSet(TenantViewSet):
@@ -68,3 +83,83 @@ class CallAnalysisViewSet(TenantViewSet):
         if current is None:
             raise NotFound("This call has no analysis yet.")
         return current
+
+
+# --- the KPIs: metrics/… -----------------------------------------------------------------------
+
+
+class KpisNeedPostgres(APIException):
+    status_code = 501
+    default_detail = "KPIs are computed with PostgreSQL's JSON functions; this database is not."
+    default_code = "kpis_need_postgresql"
+
+
+KPI_PARAMETERS = [
+    OpenApiParameter("date_from", OpenApiTypes.DATE, description="First day (tenant's zone)."),
+    OpenApiParameter("date_to", OpenApiTypes.DATE, description="Last day, included."),
+    OpenApiParameter("rep", int, description="Manager only: one sales rep's figures."),
+    OpenApiParameter("csr", int, description="Manager only: one CSR's figures."),
+]
+
+
+class KpiView(TenantAPIView):
+    """A KPI over ``date_from``…``date_to``: the tenant's for a manager (or one ``rep``'s or
+    ``csr``'s), the caller's own for anyone else. A person outside that is a 403."""
+
+    roles = {"default": ALL_ROLES}
+    figures: Callable[[kpis.Scope], Any]
+    output: type[serializers.Serializer]
+
+    def get(self, request: Request) -> Response:
+        if connection.vendor != "postgresql":
+            raise KpisNeedPostgres()
+        tenant = cast(TenantRequest, request)
+        company = tenant.company
+        today = timezone.localdate(timezone=ZoneInfo(company.timezone))
+        params = KpiParamsSerializer(data=request.query_params, context={"today": today})
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        try:
+            person, role = kpis.check_person(
+                company, user=tenant.user, role=tenant.role, rep=p.get("rep"), csr=p.get("csr")
+            )
+        except kpis.NotYours:
+            raise PermissionDenied("You may see only your own figures.") from None
+        scope = kpis.Scope(company, p["date_from"], p["date_to"], person, role)
+        data = self.figures(scope)
+        body = data if isinstance(data, dict) else {"results": data}
+        body = {**body, "date_from": scope.date_from, "date_to": scope.date_to}
+        return Response(self.output(body).data)
+
+
+@extend_schema(parameters=KPI_PARAMETERS, responses=OverviewResultSerializer)
+class OverviewView(KpiView):
+    figures = staticmethod(kpis.overview)
+    output = OverviewResultSerializer
+
+
+@extend_schema(parameters=KPI_PARAMETERS, responses=TrendResultsSerializer)
+class BookingTrendView(KpiView):
+    figures = staticmethod(kpis.booking_trend)
+    output = TrendResultsSerializer
+
+
+@extend_schema(parameters=KPI_PARAMETERS, responses=ObjectionResultsSerializer)
+class TopObjectionsView(KpiView):
+    figures = staticmethod(kpis.top_objections)
+    output = ObjectionResultsSerializer
+
+
+@extend_schema(parameters=KPI_PARAMETERS, responses=RepResultsSerializer)
+class RepsView(KpiView):
+    output = RepResultsSerializer
+
+    @staticmethod
+    def figures(scope: kpis.Scope) -> list[dict[str, Any]]:
+        return kpis.reps(scope, kpis.people(scope.company, scope.person))
+
+
+@extend_schema(parameters=KPI_PARAMETERS, responses=RecoveryResultSerializer)
+class RecoveryView(KpiView):
+    figures = staticmethod(kpis.recovery)
+    output = RecoveryResultSerializer

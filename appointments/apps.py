@@ -48,3 +48,13 @@ class AppointmentsConfig(AppConfig):
         ):
             timeline.register(source)
         register_rep_scope("appointments", selectors.rep_calls)
+        # analysis (the KPIs) sits below us too: what only appointments knows reaches it here.
+        from analysis import kpis
+
+        kpis.register_outcomes(
+            kpis.Outcomes(
+                booked_call=selectors.booked_call,
+                tasks=selectors.kpi_tasks,
+                appointments=selectors.kpi_appointments,
+            )
+        )

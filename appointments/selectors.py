@@ -11,7 +11,10 @@ calls a rep may see all go through them:
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+import datetime
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from appointments.models import Appointment, KeySignal, Lead, LeadStatusChange, Task
 from otto.models import Company, Contact, Role, User
@@ -132,3 +135,52 @@ def contact_appointments(
 
 def contact_tasks(company: Company, contact: Contact, *, user: User, role: str) -> QuerySet[Task]:
     return visible_tasks(company, user=user, role=role).filter(contact=contact)
+
+
+# The KPIs' outcome figures (registered with analysis.kpis in appointments.apps).
+
+
+def booked_call() -> Q:
+    """A call an appointment was made from (a condition over Call): booked, whatever the
+    analysis says."""
+    return Q(Exists(Appointment.objects.filter(call=OuterRef("pk"))))
+
+
+def kpi_tasks(
+    company: Company, start: datetime.datetime, end: datetime.datetime, assignee: User | None
+) -> dict[str, int]:
+    """Tasks created in [start, end) that are still open, and those of them past due."""
+    tasks = Task.objects.filter(
+        company=company, status=Task.Status.OPEN, created_at__gte=start, created_at__lt=end
+    )
+    if assignee is not None:
+        tasks = tasks.filter(assignee=assignee)
+    return tasks.aggregate(
+        open_tasks=Count("pk"), overdue_tasks=Count("pk", filter=Q(due_at__lt=timezone.now()))
+    )
+
+
+def kpi_appointments(
+    company: Company, start: datetime.datetime, end: datetime.datetime, reps: list[int]
+) -> dict[int, dict[str, int]]:
+    """Per rep, the appointments assigned to them scheduled in [start, end) (cancelled
+    ones left out), those won, and those decided (won or lost)."""
+    Outcome = Appointment.Outcome
+    rows = (
+        Appointment.objects.filter(
+            company=company,
+            assigned_rep__in=reps,
+            scheduled_start__gte=start,
+            scheduled_start__lt=end,
+        )
+        .exclude(status=Appointment.Status.CANCELLED)
+        .values("assigned_rep")
+        .annotate(
+            appointments=Count("pk"),
+            won=Count("pk", filter=Q(outcome=Outcome.WON)),
+            decided=Count("pk", filter=Q(outcome__in=[Outcome.WON, Outcome.LOST])),
+        )
+    )
+    return {
+        row["assigned_rep"]: {k: row[k] for k in ("appointments", "won", "decided")} for row in rows
+    }

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+from analysis.models import CallAnalysis
 from calls.models import Call
 from calls.search import index_call
 from tests.api.factories import CallFactory, ContactFactory
@@ -162,6 +163,48 @@ def test_values_a_filter_does_not_read_are_ignored_not_a_500(acme_manager, calls
 
     for query in ({"answered": "maybe"}, {"page_size": "lots"}, {"ordering": "-id"}):
         assert names(calls, client.get(CALLS, query)) == ["c", "b", "a"], query
+
+
+def test_the_kpi_drill_down_filters(acme_manager, calls):
+    # a: booked on the call, objection price. c: the model said booked with price and
+    # trust, a person corrected it to not booked, unqualified and no objection.
+    for name, fields in (
+        ("a", {"qualified": True, "booking_status": "booked", "objections": ["price"]}),
+        ("c", {"qualified": True, "booking_status": "booked", "objections": ["price", "trust"]}),
+    ):
+        CallAnalysis.objects.create(
+            company=calls[name].company,
+            call=calls[name],
+            version=1,
+            analyzer="openai",
+            prompt_version="v1",
+            lead_quality="hot",
+            qualified=fields["qualified"],
+            booking_status=fields["booking_status"],
+            objections=[
+                {"category": c, "quote": "", "utterance": 0, "resolved": False}
+                for c in fields["objections"]
+            ],
+            overrides=(
+                {"booking_status": "not_booked", "qualified": False, "objections": []}
+                if name == "c"
+                else {}
+            ),
+        )
+    client = acme_manager.client()
+
+    for query, expected in (
+        ({"objection": "price"}, ["a"]),
+        ({"objection": "trust"}, []),
+        ({"booking_status": "booked"}, ["a"]),
+        ({"booking_status": "not_booked"}, ["c"]),
+        ({"booked": "true"}, ["a"]),
+        ({"booked": "false"}, ["c"]),
+        ({"qualified": "true"}, ["a"]),
+        ({"qualified": "false"}, ["c"]),
+        ({"objection": "price", "answered": "true"}, ["a"]),
+    ):
+        assert names(calls, client.get(CALLS, query)) == expected, query
 
 
 @pytest.mark.parametrize(

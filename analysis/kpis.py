@@ -1,0 +1,417 @@
+"""The KPIs (DESIGN.md §9.6), each one aggregate query over the calls in a date range.
+
+Definitions (docs/kpis.md says them for people, with the SQL):
+- a call is in the range when it *started* on a day from ``date_from`` to ``date_to`` in
+  the company's time zone;
+- every analysis field is read as its effective value: a person's override
+  (``overrides->'field'``) over the model's (:func:`analysis.selectors.effective_fields`,
+  in SQL);
+- **booked**: the current analysis says ``booked``, or an appointment was made from the
+  call (appointments registers that condition here: analysis never imports it);
+- **qualified**: the analysis says qualified, or the call is booked (a booked job is a
+  qualified lead, so booked ⊆ qualified and the booking rate stays within 0–1);
+- **booking rate** = booked ÷ qualified; **qualified rate** = qualified ÷ analysed calls;
+- **close rate** = won ÷ decided (won + lost) appointments scheduled in the range.
+
+analysis sits below appointments and messaging: what only they know (appointments made
+from a call, task and appointment counts, recovery) reaches the KPIs through
+:func:`register_outcomes` and :func:`register_recovery`, filled in their ``ready()``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_args
+from zoneinfo import ZoneInfo
+
+from django.db.models import (
+    Avg,
+    BooleanField,
+    CharField,
+    Count,
+    F,
+    FilteredRelation,
+    FloatField,
+    Func,
+    IntegerField,
+    JSONField,
+    Lookup,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.lookups import Exact, GreaterThan
+
+from analysis.models import CallAnalysis
+from analysis.schema import ObjectionCategory
+from calls import selectors as call_selectors
+from calls.models import Call
+from otto.models import Company, Membership, Role, User
+
+CATEGORIES: tuple[str, ...] = get_args(ObjectionCategory)
+Booked = CallAnalysis.BookingStatus
+
+
+# --- what the layers above contribute ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """The KPI figures appointments owns. ``booked_call``: a condition over ``Call`` (an
+    appointment was made from it). ``tasks(company, start, end, assignee)`` →
+    ``{"open_tasks", "overdue_tasks"}``. ``appointments(company, start, end, reps)`` →
+    ``{rep id: {"appointments", "won", "decided"}}``. Each is one query."""
+
+    booked_call: Callable[[], Q]
+    tasks: Callable[[Company, datetime.datetime, datetime.datetime, User | None], dict[str, int]]
+    appointments: Callable[
+        [Company, datetime.datetime, datetime.datetime, list[int]], dict[int, dict[str, int]]
+    ]
+
+
+# ``recovery(company, start, end, user)`` → the recovery figures (metrics/recovery/).
+Recovery = Callable[[Company, datetime.datetime, datetime.datetime, User | None], dict[str, Any]]
+
+# What the apps above registered (one each); None: not installed, or not built yet.
+_registered: dict[str, Any] = {"outcomes": None, "recovery": None}
+
+RECOVERY_FIELDS = (
+    "missed_calls",
+    "texted",
+    "replied",
+    "recovered",
+    "recovery_rate",
+    "median_first_response_seconds",
+)
+RECOVERY_PENDING = (
+    "Missed-call recovery has not landed yet (issue 13): its figures are null until it does."
+)
+
+
+def register_outcomes(outcomes: Outcomes) -> None:
+    _registered["outcomes"] = outcomes
+
+
+def register_recovery(recovery: Recovery) -> None:
+    _registered["recovery"] = recovery
+
+
+def _outcomes() -> Outcomes | None:
+    return _registered["outcomes"]
+
+
+# --- the range and whose figures ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose figures, over which days: ``person`` None is the whole tenant."""
+
+    company: Company
+    date_from: datetime.date
+    date_to: datetime.date
+    person: User | None = None
+    role: str = Role.MANAGER
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.company.timezone)
+
+    @property
+    def bounds(self) -> tuple[datetime.datetime, datetime.datetime]:
+        """[start, end) in UTC: midnight of ``date_from`` to midnight after ``date_to``."""
+        start = datetime.datetime.combine(self.date_from, datetime.time.min, self.zone)
+        end = datetime.datetime.combine(
+            self.date_to + datetime.timedelta(days=1), datetime.time.min, self.zone
+        )
+        return start.astimezone(datetime.UTC), end.astimezone(datetime.UTC)
+
+
+def person_calls(calls: QuerySet[Call], person: User, role: str) -> QuerySet[Call]:
+    """A person's calls: a sales rep's are the ones ``calls/`` lists for them (the rep
+    scope: their leads' and appointments' calls); anyone else's the calls they handled."""
+    if role == Role.SALES_REP:
+        return call_selectors.visible_calls(calls, user=person, role=Role.SALES_REP)
+    return calls.filter(handled_by=person)
+
+
+# --- the effective analysis in SQL ----------------------------------------------------------
+
+
+class HasObjection(Lookup):
+    """The (effective) objections array holds an item of this ``category``: ``@>`` on
+    PostgreSQL, JSON1's ``json_each`` on SQLite (the calls list filter runs on both)."""
+
+    lookup_name = "has_objection"
+    prepare_rhs = False
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        sql = f"{lhs} @> jsonb_build_array(jsonb_build_object('category', ({rhs})::text))"
+        return sql, [*lhs_params, *rhs_params]
+
+    def as_sqlite(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        # Compiled SQL with placeholders; the category travels as a parameter.
+        sql = (
+            f"EXISTS (SELECT 1 FROM json_each({lhs}) AS item "  # noqa: S608
+            f"WHERE json_extract(item.value, '$.category') = {rhs})"
+        )
+        return sql, [*lhs_params, *rhs_params]
+
+
+def effective(prefix: str, name: str) -> Coalesce:
+    """``COALESCE(overrides->'name', name)`` of the analysis at ``prefix``, as JSON."""
+    return Coalesce(
+        KeyTransform(name, f"{prefix}overrides"), F(f"{prefix}{name}"), output_field=JSONField()
+    )
+
+
+def effective_text(prefix: str, name: str) -> Coalesce:
+    """``COALESCE(overrides->>'name', name)``: a text field's effective value."""
+    return Coalesce(
+        KeyTextTransform(name, f"{prefix}overrides"), F(f"{prefix}{name}"), output_field=CharField()
+    )
+
+
+def effective_qualified(prefix: str) -> Coalesce:
+    return Coalesce(
+        Cast(KeyTextTransform("qualified", f"{prefix}overrides"), BooleanField()),
+        F(f"{prefix}qualified"),
+    )
+
+
+def analysis_conditions() -> dict[str, Q]:
+    """The conditions behind the figures, over a call with its current analysis joined as
+    ``current`` (:func:`with_current`). ``booked`` includes an appointment made from it."""
+    prefix = "current__"
+    status = effective_text(prefix, "booking_status")
+    booked = Q(Exact(status, Booked.BOOKED))
+    if (outcomes := _outcomes()) is not None:
+        booked |= outcomes.booked_call()
+    return {
+        "analysed": Q(**{f"{prefix}id__isnull": False}),
+        "booked": booked,
+        "qualified": Q(Exact(effective_qualified(prefix), True)) | booked,
+        "service_not_offered": Q(Exact(status, Booked.SERVICE_NOT_OFFERED)) & ~booked,
+    }
+
+
+def scoped_calls(scope: Scope) -> QuerySet[Call]:
+    """The scope's calls in the range, their current analysis joined as ``current``."""
+    start, end = scope.bounds
+    calls: QuerySet[Call] = Call.objects.filter(
+        company=scope.company, started_at__gte=start, started_at__lt=end
+    )
+    if scope.person is not None:
+        calls = person_calls(calls, scope.person, scope.role)
+    return with_current(calls)
+
+
+def with_current(calls: QuerySet[Call]) -> QuerySet[Call]:
+    """Calls with their current analysis LEFT JOINed as ``current`` (null: none yet)."""
+    return calls.alias(current=FilteredRelation("analyses", condition=Q(analyses__is_current=True)))
+
+
+SOP_SCORE = Cast(
+    KeyTextTransform("score", effective("current__", "sop")), output_field=FloatField()
+)
+OBJECTIONS = effective("current__", "objections")
+OBJECTION_COUNT = Func(OBJECTIONS, function="jsonb_array_length", output_field=IntegerField())
+
+
+def rate(numerator: int | None, denominator: int | None) -> float | None:
+    """A fraction 0–1; null when there is nothing to divide by."""
+    if not denominator or numerator is None:
+        return None
+    return numerator / denominator
+
+
+# --- the endpoints' figures -----------------------------------------------------------------
+
+
+def overview(scope: Scope) -> dict[str, Any]:
+    c = analysis_conditions()
+    qualified = c["qualified"]
+    row = scoped_calls(scope).aggregate(
+        calls=Count("pk"),
+        # Named apart from Call.answered, which the filters read.
+        answered_calls=Count("pk", filter=Q(answered=True)),
+        missed=Count("pk", filter=Q(answered=False)),
+        analysed=Count("pk", filter=c["analysed"]),
+        qualified=Count("pk", filter=qualified),
+        booked=Count("pk", filter=c["booked"]),
+        service_not_offered=Count("pk", filter=c["service_not_offered"]),
+        qualified_unbooked=Count("pk", filter=qualified & ~c["booked"] & ~c["service_not_offered"]),
+        objections=Sum(OBJECTION_COUNT, filter=qualified),
+        avg_sop_score=Avg(SOP_SCORE),
+    )
+    tasks: dict[str, int | None] = {"open_tasks": None, "overdue_tasks": None}
+    start, end = scope.bounds
+    if (outcomes := _outcomes()) is not None:
+        tasks.update(outcomes.tasks(scope.company, start, end, scope.person))
+    analysed, objections = row.pop("analysed"), row.pop("objections")
+    return {
+        **row,
+        "answered": row.pop("answered_calls"),
+        "qualified_rate": rate(row["qualified"], analysed),
+        "booking_rate": rate(row["booked"], row["qualified"]),
+        "avg_objections_per_qualified_call": rate(objections or 0, row["qualified"]),
+        **tasks,
+        "recovery_rate": recovery(scope)["recovery_rate"],
+    }
+
+
+def booking_trend(scope: Scope) -> list[dict[str, Any]]:
+    """One row per day of the range (the company's days), days with no call included."""
+    c = analysis_conditions()
+    rows = (
+        scoped_calls(scope)
+        .annotate(day=TruncDate("started_at", tzinfo=scope.zone))
+        .values("day")
+        .annotate(
+            calls=Count("pk"),
+            qualified=Count("pk", filter=c["qualified"]),
+            booked=Count("pk", filter=c["booked"]),
+        )
+        .order_by("day")
+    )
+    by_day = {row["day"]: row for row in rows}
+    days = (scope.date_to - scope.date_from).days + 1
+    trend = []
+    for offset in range(days):
+        day = scope.date_from + datetime.timedelta(days=offset)
+        row = by_day.get(day, {"calls": 0, "qualified": 0, "booked": 0})
+        trend.append(
+            {
+                "date": day,
+                "calls": row["calls"],
+                "qualified": row["qualified"],
+                "booked": row["booked"],
+                "booking_rate": rate(row["booked"], row["qualified"]),
+            }
+        )
+    return trend
+
+
+def top_objections(scope: Scope) -> list[dict[str, Any]]:
+    """Per category, the calls that raised it at least once; ``share`` is of the calls
+    with any objection. Categories no call raised are left out; most calls first."""
+    figures = {
+        category: Count("pk", filter=Q(HasObjection(OBJECTIONS, Value(category))))
+        for category in CATEGORIES
+    }
+    row = scoped_calls(scope).aggregate(
+        **figures, any=Count("pk", filter=Q(GreaterThan(OBJECTION_COUNT, 0)))
+    )
+    results = [
+        {"category": category, "calls": row[category], "share": rate(row[category], row["any"])}
+        for category in CATEGORIES
+        if row[category]
+    ]
+    return sorted(results, key=lambda r: (-r["calls"], CATEGORIES.index(r["category"])))
+
+
+def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
+    """One row per person (CSRs and sales reps): their calls (:func:`person_calls`) with
+    booked, qualified and SOP score, and the appointments assigned to them that are
+    scheduled in the range. Two queries whatever the number of people."""
+    calls = scoped_calls(Scope(scope.company, scope.date_from, scope.date_to))
+    c = analysis_conditions()
+    aggregates: dict[str, Any] = {}
+    for user, role in people:
+        theirs = _person_condition(scope.company, user, role)
+        aggregates |= {
+            f"calls_{user.pk}": Count("pk", filter=theirs),
+            f"booked_{user.pk}": Count("pk", filter=theirs & c["booked"]),
+            f"qualified_{user.pk}": Count("pk", filter=theirs & c["qualified"]),
+            f"sop_{user.pk}": Avg(SOP_SCORE, filter=theirs),
+        }
+    row = calls.aggregate(**aggregates) if aggregates else {}
+    start, end = scope.bounds
+    visits: dict[int, dict[str, int]] = {}
+    if (outcomes := _outcomes()) is not None:
+        visits = outcomes.appointments(scope.company, start, end, [u.pk for u, _ in people])
+    results = []
+    for user, _role in people:
+        mine = visits.get(user.pk, {"appointments": 0, "won": 0, "decided": 0})
+        booked, qualified = row[f"booked_{user.pk}"], row[f"qualified_{user.pk}"]
+        results.append(
+            {
+                "user": {"id": user.pk, "name": user.name, "email": user.email},
+                "calls": row[f"calls_{user.pk}"],
+                "qualified": qualified,
+                "booked": booked,
+                "booking_rate": rate(booked, qualified),
+                "appointments": mine["appointments"],
+                "won": mine["won"],
+                "close_rate": rate(mine["won"], mine["decided"]),
+                "avg_sop_score": row[f"sop_{user.pk}"],
+            }
+        )
+    return results
+
+
+def _person_condition(company: Company, user: User, role: str) -> Q:
+    """:func:`person_calls` as a condition over Call, for conditional aggregates."""
+    if role == Role.SALES_REP:
+        mine = person_calls(Call.objects.filter(company=company), user, role)
+        return Q(pk__in=mine.values("pk"))
+    return Q(handled_by=user)
+
+
+def recovery(scope: Scope) -> dict[str, Any]:
+    """Recovery's figures from messaging, or nulls with the reason while it has none."""
+    figures: Recovery | None = _registered["recovery"]
+    if figures is None:
+        return {**dict.fromkeys(RECOVERY_FIELDS), "unavailable_reason": RECOVERY_PENDING}
+    start, end = scope.bounds
+    return {**figures(scope.company, start, end, scope.person), "unavailable_reason": None}
+
+
+# --- who may see whose figures --------------------------------------------------------------
+
+
+class NotYours(Exception):
+    """The caller may not see these figures: another person's, or no such person here."""
+
+
+def check_person(
+    company: Company, *, user: User, role: str, rep: int | None, csr: int | None
+) -> tuple[User | None, str]:
+    """Whose figures the caller gets: a manager the tenant's, or the ``rep``'s or ``csr``'s
+    they name (an active member of this company in that role); anyone else their own."""
+    asked, asked_role = (rep, Role.SALES_REP) if rep is not None else (csr, Role.CSR)
+    if role != Role.MANAGER:
+        if asked is not None and (asked != user.pk or asked_role != role):
+            raise NotYours
+        return user, role
+    if asked is None:
+        return None, role
+    member = (
+        Membership.objects.filter(
+            company=company, user_id=asked, role=asked_role, revoked_at__isnull=True
+        )
+        .select_related("user")
+        .first()
+    )
+    if member is None:
+        raise NotYours
+    return member.user, asked_role
+
+
+def people(company: Company, person: User | None) -> list[tuple[User, str]]:
+    """The rows of metrics/reps/: the company's active CSRs and sales reps (or one)."""
+    members = Membership.objects.filter(
+        company=company, role__in=[Role.CSR, Role.SALES_REP], revoked_at__isnull=True
+    ).select_related("user")
+    if person is not None:
+        members = members.filter(user=person)
+    return [(m.user, m.role) for m in members.order_by("user__name", "user_id")]
