@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "otto.middleware.MetricsMiddleware",
     "otto.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -520,6 +521,8 @@ LOGGING = {
 }
 
 SENTRY_DSN = env_secret("SENTRY_DSN")
+# Bearer token GET /metrics requires; unset, the endpoint answers 404 (docs/operations.md).
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, maximum=1.0)
 
 if SENTRY_DSN:
