@@ -128,7 +128,7 @@ def render() -> bytes:
     else:
         recorded = REGISTRY
     collected = CollectorRegistry(auto_describe=False)
-    collected.register(_Collected())  # type: ignore[arg-type]
+    collected.register(_Collected())
     return generate_latest(recorded) + generate_latest(collected)
 
 

@@ -167,7 +167,7 @@ def broker() -> Item:
 
 def cache_item() -> Item:
     name = "cache"
-    backend = settings.CACHES["default"]["BACKEND"]
+    backend = str(settings.CACHES["default"]["BACKEND"])
     if _deployed() and not backend.endswith("RedisCache"):
         return _fail(name, f"{backend} is not shared by every instance", "Set REDIS_URL.")
     key = f"otto:preflight:{uuid.uuid4().hex}"
@@ -189,10 +189,11 @@ def schedules() -> Item:
 
 
 def _runs_scheduler(cluster: str) -> bool:
-    default = bool(settings.Q_CLUSTER.get("scheduler", True))
+    config: dict[str, Any] = settings.Q_CLUSTER
+    default = bool(config.get("scheduler", True))
     if cluster == DEFAULT_CLUSTER:
         return default
-    alt = settings.Q_CLUSTER.get("ALT_CLUSTERS", {}).get(cluster, {})
+    alt: dict[str, Any] = config.get("ALT_CLUSTERS", {}).get(cluster, {})
     return bool(alt.get("scheduler", default))
 
 
@@ -272,8 +273,9 @@ PROVIDERS = (
     Provider("openai", lambda: settings.ANALYZER == "openai", ("OPENAI_API_KEYS",)),
     Provider(
         "shunya",
-        lambda: bool(settings.UWC_BASE_URL)
-        or "shunya" in (settings.TRANSCRIBER, settings.ANALYZER),
+        lambda: (
+            bool(settings.UWC_BASE_URL) or "shunya" in (settings.TRANSCRIBER, settings.ANALYZER)
+        ),
         ("UWC_BASE_URL", "UWC_API_KEY", "UWC_HMAC_SECRET"),
     ),
     Provider("bland", lambda: bool(settings.BLAND_API_KEY), ("BLAND_WEBHOOK_SECRET",)),
