@@ -10,12 +10,8 @@ from calls.models import Call
 
 def collect_calls_by_stage() -> Iterable[Metric]:
     """Calls in each stage now, every stage listed (0 included), across all tenants."""
-    counts = dict(
-        Call.objects.order_by()
-        .values_list("stage")
-        .annotate(n=Count("id"))
-        .values_list("stage", "n")
-    )
+    rows = Call.objects.order_by().values("stage").annotate(n=Count("id"))
+    counts = {row["stage"]: row["n"] for row in rows}
     gauge = GaugeMetricFamily(
         "otto_calls_by_stage", "Calls in each pipeline stage.", labels=["stage"]
     )
