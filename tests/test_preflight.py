@@ -8,7 +8,6 @@ import time
 from io import StringIO
 
 import pytest
-from cryptography.fernet import Fernet
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -25,7 +24,6 @@ from otto.queues import DEFAULT_CLUSTER, Queue
 PRODUCTION = {
     "ENVIRONMENT": "production",
     "SECRET_KEY": "9fQ2-vX7kLr0pZ4sT8wYb1nM6cH3jD5gA0eU7iO2qR9tK4lW",
-    "FIELD_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
     "ALLOWED_ORIGINS": ["https://app.example.com"],
     "PUBLIC_BASE_URL": "https://otto.example.com",
     "USING_SQLITE": False,
