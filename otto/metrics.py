@@ -60,6 +60,9 @@ PROVIDER_LATENCY = Histogram(
 LLM_TOKENS = Counter(
     "otto_llm_tokens_total", "LLM tokens by model and kind (input, output).", ["model", "kind"]
 )
+LLM_COST = Counter(
+    "otto_llm_cost_usd_total", "LLM spend in US dollars by model, at Otto's price list.", ["model"]
+)
 RATE_LIMIT_ERRORS = Counter(
     "otto_rate_limit_errors_total",
     "Rate-limit checks that could not reach the cache and let the request through.",
