@@ -20,12 +20,14 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from analysis.pricing import cost_usd
 from analysis.prompt import RETRY_NOTE, Prompt, build_prompt
 from analysis.schema import CallAnalysisOutput
 from calls.models import Call, Transcript
 from calls.providers import PendingJob
 from integrations.errors import ProviderError
 from integrations.openai.client import OpenAIClient, OutputError
+from otto.metrics import LLM_COST, LLM_TOKENS
 from otto.models import Company
 from otto.queues import Queue
 
@@ -113,6 +115,13 @@ def prompt_for(call: Call, transcript: Transcript) -> Prompt:
     )
 
 
+def count_tokens(model: str, input_tokens: int, output_tokens: int) -> None:
+    """Every answer's tokens and cost, used or not: they are what the provider bills."""
+    LLM_TOKENS.labels(model=model, kind="input").inc(input_tokens)
+    LLM_TOKENS.labels(model=model, kind="output").inc(output_tokens)
+    LLM_COST.labels(model=model).inc(float(cost_usd(model, input_tokens, output_tokens)))
+
+
 class OpenAIAnalyzer:
     """OpenAI structured outputs (Responses API) through :class:`OpenAIClient`, which
     rotates keys on 429 and maps 5xx and timeouts to transient errors."""
@@ -139,6 +148,7 @@ class OpenAIAnalyzer:
                     CallAnalysisOutput, instructions=prompt.instructions, input=prompt.transcript
                 )
             except OutputError as exc:
+                count_tokens(exc.model or model, exc.input_tokens, exc.output_tokens)
                 raise UnusableAnswer(
                     exc.provider,
                     exc.detail,
@@ -148,6 +158,7 @@ class OpenAIAnalyzer:
                     output_tokens=output_tokens + exc.output_tokens,
                 ) from exc
             model = answer.model
+            count_tokens(model, answer.input_tokens, answer.output_tokens)
             input_tokens += answer.input_tokens
             output_tokens += answer.output_tokens
             unknown = check_citations(answer.parsed, prompt.sent)

@@ -8,10 +8,11 @@ class CallsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from calls import selectors
+        from calls import metrics, selectors
         from calls.serializers import CallSerializer
         from calls.webhooks import callrail, shunya
         from integrations import inbox
+        from otto import metrics as otto_metrics
         from otto import timeline
         from otto.models import Company
 
@@ -23,6 +24,7 @@ class CallsConfig(AppConfig):
                 serializer=CallSerializer,
             )
         )
+        otto_metrics.register_collector("calls_by_stage", metrics.collect_calls_by_stage)
         # The inbox knows no provider: calls owns the rows CallRail and Shunya events write.
         inbox.register(callrail.SOURCE)
         inbox.register(shunya.SOURCE)

@@ -36,8 +36,8 @@ from django.utils import timezone
 from django_ratelimit.core import get_usage
 
 from integrations.models import WebhookEvent
+from otto.metrics import RATE_LIMIT_ERRORS
 from otto.models import Company
-from otto.throttling import RATE_LIMIT_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def unverified_wait(request: HttpRequest) -> int | None:
             increment=True,
         )
     except Exception as exc:  # the cache client's errors vary by backend
-        RATE_LIMIT_ERRORS.inc(scope="webhook-unverified")
+        RATE_LIMIT_ERRORS.labels(scope="webhook-unverified").inc()
         logger.warning("unverified webhook rate not checked, delivery stored: %r", exc)
         return None
     if usage is None or not usage["should_limit"]:

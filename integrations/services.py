@@ -38,15 +38,13 @@ from integrations.inbox import (
     store_event,
 )
 from integrations.models import WebhookEvent
-from otto.metrics import counter
+from otto.metrics import WEBHOOKS
 from otto.models import Company
 from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
 
 Status = WebhookEvent.Status
-
-WEBHOOKS = counter("otto_webhooks_total", "Webhook deliveries by provider and outcome.")
 
 
 class TenantMismatch(Exception):
@@ -96,20 +94,20 @@ def receive_event(
     try:
         incoming = source.check(body, kept, route_event_type, replay=False)
     except SignatureInvalid as exc:
-        WEBHOOKS.inc(provider=source.provider, outcome="bad_signature")
+        WEBHOOKS.labels(provider=source.provider, outcome="bad_signature").inc()
         logger.warning("%s webhook refused: %s", source.provider, exc)
         raise
     if not incoming.verified:
         wait = unverified_wait()
         if wait is not None:
-            WEBHOOKS.inc(provider=source.provider, outcome="rate_limited")
+            WEBHOOKS.labels(provider=source.provider, outcome="rate_limited").inc()
             raise Throttled(wait)
 
     event_id, created = store_event(source.provider, incoming, kept, body)
     if not created:
-        WEBHOOKS.inc(provider=source.provider, outcome="duplicate")
+        WEBHOOKS.labels(provider=source.provider, outcome="duplicate").inc()
     else:
-        WEBHOOKS.inc(provider=source.provider, outcome=incoming.status)
+        WEBHOOKS.labels(provider=source.provider, outcome=incoming.status).inc()
     if not incoming.verified:
         logger.warning(
             "%s webhook %s stored as %s, answered 401: %s",

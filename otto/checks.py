@@ -20,15 +20,20 @@ def _production() -> bool:
     return settings.ENVIRONMENT == "production"
 
 
-def _placeholder(value: str | None) -> bool:
+def placeholder(value: str | None) -> bool:
     return not value or any(marker in value.lower() for marker in PLACEHOLDER_MARKERS)
+
+
+def bad_origins(origins: Sequence[str]) -> list[str]:
+    """The CORS origins a deployment may not list: a wildcard, or anything but https."""
+    return [origin for origin in origins if origin == "*" or urlsplit(origin).scheme != "https"]
 
 
 @register(Tags.security, deploy=True)
 def check_secret_key(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    if _production() and (_placeholder(settings.SECRET_KEY) or len(settings.SECRET_KEY or "") < 40):
+    if _production() and (placeholder(settings.SECRET_KEY) or len(settings.SECRET_KEY or "") < 40):
         return [
             Error(
                 "SECRET_KEY is missing, a placeholder, or shorter than 40 characters.",
@@ -45,11 +50,7 @@ def check_allowed_origins(
 ) -> list[CheckMessage]:
     if not _production():
         return []
-    bad = [
-        origin
-        for origin in settings.ALLOWED_ORIGINS
-        if origin == "*" or urlsplit(origin).scheme != "https"
-    ]
+    bad = bad_origins(settings.ALLOWED_ORIGINS)
     if bad:
         return [
             Error(
@@ -130,7 +131,7 @@ def check_webhook_secrets(
             id="otto.E006",
         )
         for enabled, secret in WEBHOOK_SECRETS.items()
-        if getattr(settings, enabled) and _placeholder(getattr(settings, secret))
+        if getattr(settings, enabled) and placeholder(getattr(settings, secret))
     ]
 
 

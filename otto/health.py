@@ -130,10 +130,9 @@ def _queue_status(cluster: dict[str, Any], heartbeat_age: float | None) -> str:
     return "stale"
 
 
-@require_GET
-@never_cache
-def workers(request: HttpRequest) -> JsonResponse:
-    """Which clusters are alive, and is every queue being served? 503 if one is not."""
+def worker_state() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Each cluster's presence and depth, and each queue's cluster, status and heartbeat
+    age; read by ``/health/workers`` and ``manage.py preflight``."""
     now = time.time()
     cluster_states = {name: _cluster_state(name, now) for name in clusters()}
     beats = {beat.queue: beat for beat in QueueHeartbeat.objects.all()}
@@ -149,6 +148,14 @@ def workers(request: HttpRequest) -> JsonResponse:
             # Queues routed to one cluster share its broker list, hence its depth.
             "depth": cluster_states[cluster]["depth"],
         }
+    return cluster_states, queues
+
+
+@require_GET
+@never_cache
+def workers(request: HttpRequest) -> JsonResponse:
+    """Which clusters are alive, and is every queue being served? 503 if one is not."""
+    cluster_states, queues = worker_state()
     healthy = all(q["status"] in ("ok", "starting") for q in queues.values()) and not any(
         "error" in state for state in cluster_states.values()
     )

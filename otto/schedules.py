@@ -89,6 +89,35 @@ def fire(name: str) -> None:
     enqueue(job.queue, job.func, *job.args)
 
 
+def _row(job: Job) -> dict[str, Any]:
+    """The ``Schedule`` fields :func:`sync` writes for ``job``."""
+    return {
+        "func": FIRE,
+        "args": repr((job.name,)),
+        "kwargs": "",
+        "hook": None,
+        "cluster": None,
+        "schedule_type": "I",
+        "minutes": job.minutes,
+    }
+
+
+def unsynced() -> list[str]:
+    """Names of the jobs whose row is missing or differs, and of stale rows: empty when
+    the ``Schedule`` table matches the registry (``manage.py preflight``)."""
+    from django_q.models import Schedule
+
+    jobs = registry()
+    rows = {row.name: row for row in Schedule.objects.filter(func=FIRE)}
+    out = [
+        name
+        for name, job in jobs.items()
+        if name not in rows
+        or any(getattr(rows[name], key) != value for key, value in _row(job).items())
+    ]
+    return sorted(out + [name for name in rows if name not in jobs])
+
+
 @transaction.atomic
 def sync(schedule_model: Any = None) -> dict[str, int]:
     """Make the ``Schedule`` table match the registry. Safe to run any number of times.
@@ -102,15 +131,7 @@ def sync(schedule_model: Any = None) -> dict[str, int]:
     jobs = registry()
     counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
     for job in jobs.values():
-        wanted = {
-            "func": FIRE,
-            "args": repr((job.name,)),
-            "kwargs": "",
-            "hook": None,
-            "cluster": None,
-            "schedule_type": "I",
-            "minutes": job.minutes,
-        }
+        wanted = _row(job)
         row = schedule_model.objects.select_for_update().filter(name=job.name).first()
         if row is None:
             schedule_model.objects.create(

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "otto.middleware.MetricsMiddleware",
     "otto.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -520,6 +521,13 @@ LOGGING = {
 }
 
 SENTRY_DSN = env_secret("SENTRY_DSN")
+# Bearer token GET /metrics requires; unset, the endpoint answers 404 (docs/operations.md).
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself; every process of a host (gunicorn
+# workers, qcluster workers) writes its counts there. It must exist before the first metric.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, maximum=1.0)
 
 if SENTRY_DSN:

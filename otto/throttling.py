@@ -20,14 +20,9 @@ from django_ratelimit.core import get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from otto.metrics import counter
+from otto.metrics import RATE_LIMIT_ERRORS
 
 logger = logging.getLogger(__name__)
-
-RATE_LIMIT_ERRORS = counter(
-    "otto_rate_limit_errors_total",
-    "Rate-limit checks that could not reach the cache and let the request through.",
-)
 
 
 class RateLimitThrottle(BaseThrottle):
@@ -56,7 +51,7 @@ class RateLimitThrottle(BaseThrottle):
                 increment=True,
             )
         except Exception as exc:  # the cache client's errors vary by backend
-            RATE_LIMIT_ERRORS.inc(scope=self.scope)
+            RATE_LIMIT_ERRORS.labels(scope=self.scope).inc()
             logger.warning("rate limit %s not checked, request served: %r", self.scope, exc)
             return True
         if usage is None:

@@ -3,7 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from calls.urls import recording_urlpatterns
-from otto import health
+from otto import health, metrics
 
 # Each app's API routes, mounted under /api/v1/ (the isolation tests walk all of them).
 api_v1: list[URLPattern | URLResolver] = [
@@ -18,6 +18,7 @@ urlpatterns = [
     path("health", health.live, name="health"),
     path("health/ready", health.ready, name="health-ready"),
     path("health/workers", health.workers, name="health-workers"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -3,8 +3,10 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 import redis
 from django.conf import settings
@@ -313,3 +315,54 @@ def acme_rep(acme, clerk) -> Member:
 def globex_manager(globex, clerk) -> Member:
     """The outsider: a manager of another tenant."""
     return make_member(globex, "manager", clerk)
+
+
+@pytest.fixture(scope="session")
+def moto_s3_url():
+    """moto's S3 as a real HTTP server on a free port, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(settings, moto_s3_url):
+    """``STORAGES["default"]`` on S3 (django-storages) against moto's server, with a fresh
+    bucket; the options mirror otto/settings.py's S3 block.
+
+    Assigning ``settings.STORAGES`` fires ``setting_changed``, whose Django receiver drops
+    the cached storages and re-arms the ``default_storage`` LazyObject, so the FileField's
+    storage (that same LazyObject) follows.
+    """
+    bucket = f"otto-test-{uuid.uuid4().hex[:12]}"
+    credentials = {
+        "endpoint_url": moto_s3_url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    client = boto3.client("s3", **credentials)
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "region_name": "us-east-1",
+                "endpoint_url": moto_s3_url,
+                "access_key": "testing",
+                "secret_key": "testing",
+                "default_acl": None,
+                "file_overwrite": False,
+                "querystring_expire": settings.RECORDING_URL_TTL_SECONDS,
+                "signature_version": "s3v4",
+            },
+        },
+    }
+    client.bucket = bucket
+    return client
