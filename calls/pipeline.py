@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 Handoff = Callable[[Call], None]
 
 _HANDOFFS: dict[str, Handoff] = {}
-_MISSED: list[Handoff] = []
+# A missed call's handler may return what it started; nothing reads it.
+MissedHandler = Callable[[Call], object]
+_MISSED: list[MissedHandler] = []
 
 
 def register_handoff(stage: str, handler: Handoff) -> None:
@@ -59,7 +61,7 @@ def handoff_for(stage: str) -> Handoff | None:
     return _HANDOFFS.get(stage)
 
 
-def register_missed_call(handler: Handoff) -> None:
+def register_missed_call(handler: MissedHandler) -> None:
     """Make ``handler`` take every missed call; one handler, like a stage's."""
     if _MISSED and _MISSED[0] is not handler:
         raise ImproperlyConfigured(f"missed calls already go to {_MISSED[0]!r}")

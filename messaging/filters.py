@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from messaging.models import MissedCallRecovery, Thread
+from otto.filters import UTCDateTimeFilter
 from otto.services import check_phone
 
 
@@ -30,10 +31,10 @@ class ThreadFilter(django_filters.FilterSet):
 
 class RecoveryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=MissedCallRecovery.Status.choices)
-    date_from = django_filters.DateTimeFilter(
+    date_from = UTCDateTimeFilter(
         field_name="started_at", lookup_expr="gte", help_text="Missed at or after (ISO 8601)."
     )
-    date_to = django_filters.DateTimeFilter(
+    date_to = UTCDateTimeFilter(
         field_name="started_at", lookup_expr="lt", help_text="Missed before (ISO 8601)."
     )
 

@@ -187,12 +187,12 @@ def _escalate(recovery: MissedCallRecovery, now: datetime.datetime) -> None:
         logger.info("recovery %s: its escalation task exists already", recovery.pk)
 
 
-def check_before_send(message: Message) -> str:
-    """At Twilio time: why a recovery message must not go (its recovery ended, or a stop
-    condition arrived since the step was claimed), or ``""``."""
+def check_before_send(recovery_id: int) -> str:
+    """At Twilio time: why a message of this recovery must not go (the recovery ended, or
+    a stop condition arrived since its step was claimed), or ``""``."""
     recovery = (
         MissedCallRecovery.objects.select_related("company", "contact")
-        .filter(pk=message.recovery_id)
+        .filter(pk=recovery_id)
         .first()
     )
     if recovery is None:

@@ -84,7 +84,7 @@ def deliver(message_id: int, now: datetime.datetime | None = None) -> str | None
         return None
     if message.recovery_id is not None:
         # A reply, an answered call or a person's text since the step was claimed.
-        stopped = recovery.check_before_send(message)
+        stopped = recovery.check_before_send(message.recovery_id)
         if stopped:
             return _finish(message, Status.BLOCKED, status_reason=stopped)
     decision = gate.check_send(

@@ -18,13 +18,7 @@ from messaging import recovery, sending, services, tasks
 from messaging.models import Message, MissedCallRecovery
 from otto.models import Contact
 from tests.api.factories import CallFactory
-from tests.calls.conftest import (  # noqa: F401  (fixtures)
-    ACME_KEY,
-    acme_callrail,
-    make_calls,
-    run_tasks,
-    worker,
-)
+from tests.calls.conftest import ACME_KEY, make_calls
 from tests.integrations.fixtures import load, post_callrail
 from tests.messaging.conftest import CUSTOMER, text_in
 
@@ -51,7 +45,7 @@ def missed(company, at: datetime.datetime = T0, phone: str = CUSTOMER, **fields)
 
 
 @pytest.fixture
-def at(run_tasks):  # noqa: F811
+def at(run_tasks):
     """``at(when)``: the clock is ``when``; the minute schedules run, and every task they
     (and the block) push runs inline, as the followups workers would."""
 
