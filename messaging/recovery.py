@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 Status = MissedCallRecovery.Status
 COOLDOWN = datetime.timedelta(hours=24)
+# A call missed longer ago than this is history (a backfill, a replayed webhook): no text.
+TOO_OLD = datetime.timedelta(hours=24)
 
 DEFAULT_TEXT_BACK = (
     "Hi, this is {company}. Sorry we missed your call! How can we help? "
@@ -55,8 +57,9 @@ def start(call: Call, now: datetime.datetime | None = None) -> MissedCallRecover
     """Start the recovery of a missed call and send its text-back (calls'
     ``register_missed_call`` hook, inside the transaction that ended the call's ingest).
 
-    None when the tenant has recovery off, the number is on its block list, or the contact
-    already has a recovery within 24 hours (the exclusion constraint refuses the row)."""
+    None when the tenant has recovery off, the number is on its block list, the call is
+    more than a day old (a backfill), or the contact already has a recovery within 24 hours
+    (the exclusion constraint refuses the row)."""
     now = now or timezone.now()
     company = call.company
     if not company.recovery_enabled or call.contact_id is None:
@@ -65,6 +68,8 @@ def start(call: Call, now: datetime.datetime | None = None) -> MissedCallRecover
         logger.info("call %s: %s is on the block list; no recovery", call.pk, call.customer_number)
         return None
     started = min(call.started_at or now, now)
+    if now - started > TOO_OLD:
+        return None
     try:
         with transaction.atomic():
             recovery = MissedCallRecovery.objects.create(

@@ -247,6 +247,11 @@ def test_answered_blocked_and_outbound_calls_start_no_recovery(acme_sms, twilio,
     assert start(acme_sms, at=at, answered=True) is None
     assert start(acme_sms, at=at, phone="+12125550199") is None
     assert start(acme_sms, at=at, direction=Call.Direction.OUTBOUND) is None
+    # a call backfilled from last week is history, not a caller waiting
+    old = missed(acme_sms, T0 - 7 * 24 * HOUR, phone="+12125550144")
+    with at(T0, schedules=False):
+        pipeline.missed_call(old)
+    assert not MissedCallRecovery.objects.exists()
     assert sent_bodies(twilio) == []
 
 
