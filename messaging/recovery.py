@@ -110,13 +110,9 @@ def stop_reason(recovery: MissedCallRecovery) -> tuple[str, str] | None:
     return None
 
 
-def end(recovery: MissedCallRecovery, status: str, reason: str = "") -> bool:
-    """End an active recovery; False when it had already ended."""
-    return bool(
-        MissedCallRecovery.objects.filter(pk=recovery.pk, status=Status.ACTIVE).update(
-            status=status, stopped_reason=reason[:255], next_action_at=None
-        )
-    )
+def end(recovery: MissedCallRecovery, status: str, reason: str = "") -> None:
+    """End the recovery if it is still active."""
+    services.stop_recoveries(recovery.company, status, reason, pk=recovery.pk)
 
 
 def run_step(recovery_id: int, now: datetime.datetime | None = None) -> str | None:
@@ -159,8 +155,9 @@ def run_step(recovery_id: int, now: datetime.datetime | None = None) -> str | No
 def _text(recovery: MissedCallRecovery, *, first: bool, now: datetime.datetime) -> None:
     company = recovery.company
     template = (company.recovery_text if first else company.recovery_nudge_text).strip()
-    body = (template or (DEFAULT_TEXT_BACK if first else DEFAULT_NUDGE)).format(
-        company=company.name
+    # replace, not format: a tenant's text may hold any braces
+    body = (template or (DEFAULT_TEXT_BACK if first else DEFAULT_NUDGE)).replace(
+        "{company}", company.name
     )
     thread, _ = Thread.objects.get_or_create(
         company=company, contact=recovery.contact, defaults={"phone": recovery.contact.phone}

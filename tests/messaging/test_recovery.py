@@ -109,6 +109,15 @@ def test_the_text_back_each_nudge_at_its_time_and_the_48h_task_once(acme_sms, tw
     assert len(sent_bodies(twilio)) == 4
 
 
+def test_the_tenants_own_text_back_is_sent(acme_sms, twilio, at):
+    acme_sms.recovery_text = "{company} here {sorry} we missed you"
+    acme_sms.save(update_fields=["recovery_text"])
+
+    start(acme_sms, at=at)
+
+    assert sent_bodies(twilio) == ["Acme Heating here {sorry} we missed you"]
+
+
 def test_a_reply_at_3h_stops_the_10h_nudge(acme_sms, twilio, at):
     row = start(acme_sms, at=at)
     with at(T0 + 2 * HOUR):
