@@ -5,11 +5,13 @@ recovery per contact per 24 hours, quiet hours, and the recoveries/ API."""
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 from urllib.parse import parse_qsl
 
 import pytest
 import time_machine
+from django.db import connection
 
 from appointments.models import Task
 from calls import pipeline
@@ -209,6 +211,30 @@ def test_two_workers_take_a_step_once_and_a_long_outage_sends_one_nudge(acme_sms
     with at(T0 + 24 * HOUR):
         pass
     assert len(sent_bodies(twilio)) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clusters_racing_for_one_step_take_it_once(acme_sms, twilio, worker):
+    row = recovery.start(missed(acme_sms, T0), now=T0)
+    barrier = threading.Barrier(2)
+    results: list[str | None] = []
+
+    def cluster() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(recovery.run_step(row.pk, T0 + 2 * HOUR))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=cluster) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(results, key=str) == [None, "step 1"]
+    assert Message.objects.filter(kind=Message.Kind.RECOVERY).count() == 2
+    assert worker.count("messaging.tasks.deliver_message") == 2
 
 
 def test_two_missed_calls_in_ten_minutes_send_one_text_back(acme_sms, twilio, at):
