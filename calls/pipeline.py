@@ -16,6 +16,10 @@ so the handler's own writes and ``enqueue`` (on commit) happen exactly once, or 
 all when the move rolls back. With no handler registered the call waits at its stage,
 visibly (the admin's stage filter), where the next app's task will pick it up.
 Search indexing is ``calls``' own and always follows transcription.
+
+**The missed-call hook.** Ingest calls :func:`missed_call` once for an inbound call nobody
+answered (voicemails included), in the transaction that ended its ingest; messaging
+registers missed-call recovery there (:func:`register_missed_call`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ logger = logging.getLogger(__name__)
 Handoff = Callable[[Call], None]
 
 _HANDOFFS: dict[str, Handoff] = {}
+# A missed call's handler may return what it started; nothing reads it.
+MissedHandler = Callable[[Call], object]
+_MISSED: list[MissedHandler] = []
 
 
 def register_handoff(stage: str, handler: Handoff) -> None:
@@ -52,6 +59,21 @@ def unregister_handoff(stage: str) -> None:
 
 def handoff_for(stage: str) -> Handoff | None:
     return _HANDOFFS.get(stage)
+
+
+def register_missed_call(handler: MissedHandler) -> None:
+    """Make ``handler`` take every missed call; one handler, like a stage's."""
+    if _MISSED and _MISSED[0] is not handler:
+        raise ImproperlyConfigured(f"missed calls already go to {_MISSED[0]!r}")
+    _MISSED[:] = [handler]
+
+
+def missed_call(call: Call) -> None:
+    """A missed inbound call's ingest ended: the registered handler, if any, takes it."""
+    if call.direction != Call.Direction.INBOUND or (call.answered and not call.voicemail):
+        return
+    for handler in _MISSED:
+        handler(call)
 
 
 def start_transcription(call: Call) -> None:

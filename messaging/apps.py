@@ -6,14 +6,17 @@ class MessagingConfig(AppConfig):
     verbose_name = "SMS, consent and follow-ups"
 
     def ready(self) -> None:
+        from calls import pipeline
         from integrations import inbox
-        from messaging import selectors
+        from messaging import recovery, selectors
         from messaging.serializers import ConsentEventSerializer, MessageSerializer
         from messaging.webhooks import twilio
         from otto import timeline
 
         # The inbox knows no provider: messaging owns the rows Twilio's events write.
         inbox.register(twilio.SOURCE)
+        # A missed call starts its recovery (the text-back through the gate).
+        pipeline.register_missed_call(recovery.start)
         # A contact's texts and consent changes appear among their calls.
         timeline.register(
             timeline.TimelineSource(

@@ -3,7 +3,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from messaging.models import Thread
+from messaging.models import MissedCallRecovery, Thread
+from otto.filters import UTCDateTimeFilter
 from otto.services import check_phone
 
 
@@ -26,3 +27,17 @@ class ThreadFilter(django_filters.FilterSet):
 
     def filter_unread(self, queryset: QuerySet[Thread], name: str, value: bool) -> QuerySet[Thread]:
         return queryset.filter(unread__gt=0) if value else queryset.filter(unread=0)
+
+
+class RecoveryFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=MissedCallRecovery.Status.choices)
+    date_from = UTCDateTimeFilter(
+        field_name="started_at", lookup_expr="gte", help_text="Missed at or after (ISO 8601)."
+    )
+    date_to = UTCDateTimeFilter(
+        field_name="started_at", lookup_expr="lt", help_text="Missed before (ISO 8601)."
+    )
+
+    class Meta:
+        model = MissedCallRecovery
+        fields = ["status", "date_from", "date_to"]

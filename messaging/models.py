@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
 from django.db import models
 from django.utils import timezone
 
@@ -87,6 +89,15 @@ class Message(models.Model):
     # so a redelivered or replayed webhook never answers twice.
     reply_to = models.ForeignKey(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # The missed-call recovery a ``recovery`` message is a step of: its send re-checks
+    # the recovery's stop conditions (messaging.recovery).
+    recovery = models.ForeignKey(
+        "MissedCallRecovery",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
     )
     error_code = models.CharField(max_length=16, blank=True)
     media = models.JSONField(default=list, blank=True)
@@ -178,3 +189,80 @@ class ConsentEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("consent events are append-only")
+
+
+class TsTzRange(models.Func):
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+class MissedCallRecovery(models.Model):
+    """The text-back, nudges and escalation that follow one missed call (docs/recovery.md).
+
+    One per contact per 24 hours: an exclusion constraint forbids two recoveries of one
+    contact whose ``[started_at, cooldown_until)`` ranges overlap, whatever their status,
+    so two missed calls in ten minutes make one recovery (and one text), and a boundary
+    such as midnight changes nothing. ``cooldown_until`` is stored, not computed in the
+    index: ``timestamptz + interval`` is not immutable in PostgreSQL."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        REPLIED = "replied", "Replied"
+        RECOVERED = "recovered", "Recovered"
+        ESCALATED = "escalated", "Escalated to a CSR task"
+        STOPPED = "stopped", "Stopped"
+        COMPLETED = "completed", "Completed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="recoveries")
+    call = models.ForeignKey("calls.Call", on_delete=models.CASCADE, related_name="recoveries")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="recoveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Steps done: 0 the text-back, 1… the nudges, then the escalation (messaging.recovery).
+    step = models.PositiveSmallIntegerField(default=0)
+    # When the next step is due; null once the recovery has ended.
+    next_action_at = models.DateTimeField(null=True, blank=True)
+    stopped_reason = models.CharField(max_length=255, blank=True)
+    # The last step's claim (its compare-and-set on ``step``).
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # The missed call's time; the cadence counts from it.
+    started_at = models.DateTimeField()
+    cooldown_until = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimestampedManager()
+
+    class Meta:
+        verbose_name = "missed-call recovery"
+        verbose_name_plural = "missed-call recoveries"
+        constraints = [
+            models.UniqueConstraint(fields=["call"], name="messaging_recovery_call_uniq"),
+            ExclusionConstraint(
+                name="messaging_recovery_one_per_day_excl",
+                expressions=[
+                    ("contact", RangeOperators.EQUAL),
+                    (
+                        TsTzRange("started_at", "cooldown_until", RangeBoundary()),
+                        RangeOperators.OVERLAPS,
+                    ),
+                ],
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cooldown_until__gt=models.F("started_at")),
+                name="messaging_recovery_cooldown_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_action_at"],
+                name="messaging_recovery_due_idx",
+                condition=models.Q(status="active"),
+            ),
+            models.Index(
+                fields=["company", "-created_at", "-id"], name="messaging_recovery_list_idx"
+            ),
+            models.Index(fields=["contact", "status"], name="messaging_recovery_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery of call {self.call_id} ({self.status})"

@@ -6,7 +6,7 @@ import datetime
 
 from django.db.models import Q, QuerySet
 
-from messaging.models import ConsentEvent, Message, Thread
+from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
 from otto.models import Company, Contact, Role, User
 
 Action = ConsentEvent.Action
@@ -94,6 +94,14 @@ def due_messages(now: datetime.datetime, limit: int = 500) -> list[int]:
         next_attempt_at__lte=now,
     )
     return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+
+
+def due_recoveries(now: datetime.datetime, limit: int = 500) -> list[int]:
+    """Active recoveries whose next step is due, the longest waiting first."""
+    due = MissedCallRecovery.objects.filter(
+        status=MissedCallRecovery.Status.ACTIVE, next_action_at__lte=now
+    )
+    return list(due.order_by("next_action_at").values_list("pk", flat=True)[:limit])
 
 
 def stale_sends(claimed_before: datetime.datetime, limit: int = 500) -> list[int]:

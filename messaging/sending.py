@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from integrations.errors import ProviderError
 from integrations.twilio.client import SmsMessage, TwilioClient, TwilioError
-from messaging import gate, services
+from messaging import gate, recovery, services
 from messaging.models import Message
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,11 @@ def deliver(message_id: int, now: datetime.datetime | None = None) -> str | None
     message = claim(message_id, now)
     if message is None:
         return None
+    if message.recovery_id is not None:
+        # A reply, an answered call or a person's text since the step was claimed.
+        stopped = recovery.check_before_send(message.recovery_id)
+        if stopped:
+            return _finish(message, Status.BLOCKED, status_reason=stopped)
     decision = gate.check_send(
         message.company,
         to=message.to_number,

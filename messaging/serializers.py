@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from messaging.models import ConsentEvent, Message, Thread
+from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
 from otto.services import check_phone
 
 
@@ -91,3 +91,20 @@ class ConsentInputSerializer(ConsentQuerySerializer):
     )
     evidence = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     obtained_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class RecoverySerializer(serializers.ModelSerializer[MissedCallRecovery]):
+    class Meta:
+        model = MissedCallRecovery
+        fields = [
+            "id",
+            "call",
+            "contact",
+            "status",
+            "step",
+            "next_action_at",
+            "stopped_reason",
+            "started_at",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from messaging import consent, gate
-from messaging.models import ConsentEvent, Message, Thread
+from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
 from otto.models import Company, Contact, User
 from otto.queues import Queue, enqueue
 
@@ -37,6 +37,11 @@ DEFAULT_HELP_REPLY = (
     "{company}: reply to this text and our team will answer. "
     "Msg & data rates may apply. Reply STOP to opt out."
 )
+# Why a missed-call recovery stopped (messaging.recovery).
+REPLIED = "the customer replied"
+PERSON_TEXTED = "a person texted them"
+OPTED_OUT = "the number opted out of texts"
+
 OPT_OUT_CONFIRMATION = (
     "{company}: you are unsubscribed and will get no more texts from us. "
     "Reply START to resubscribe."
@@ -72,6 +77,14 @@ def _touch(thread: Thread, message: Message, *, inbound: bool) -> None:
     Thread.objects.filter(pk=thread.pk).update(**changes)
 
 
+def stop_recoveries(company: Company, status: str, reason: str, **contact: Any) -> int:
+    """End the active recoveries of a contact (``contact_id=``, or ``contact__phone=``):
+    the event side of the stop conditions; a step re-checks them when it runs."""
+    return MissedCallRecovery.objects.filter(
+        company=company, status=MissedCallRecovery.Status.ACTIVE, **contact
+    ).update(status=status, stopped_reason=reason, next_action_at=None)
+
+
 def record_consent(
     company: Company,
     *,
@@ -85,7 +98,10 @@ def record_consent(
     **proof: Any,
 ) -> ConsentEvent:
     """Append one event to the ledger (never edits one); ``proof``: the event's
-    ``disclosure_version``, ``evidence`` and ``obtained_at``."""
+    ``disclosure_version``, ``evidence`` and ``obtained_at``. An SMS opt-out stops the
+    number's recoveries."""
+    if action == ConsentEvent.Action.OPT_OUT and channel == ConsentEvent.Channel.SMS:
+        stop_recoveries(company, MissedCallRecovery.Status.STOPPED, OPTED_OUT, contact__phone=phone)
     return ConsentEvent.objects.create(
         company=company,
         phone=phone,
@@ -130,6 +146,9 @@ def receive_message(
         action, source = meaning
         record_consent(company, phone=from_number, action=action, source=source, message=message)
         _auto_reply(company, thread, message, action=action, source=source)
+    stop_recoveries(
+        company, MissedCallRecovery.Status.REPLIED, REPLIED, contact_id=thread.contact_id
+    )
     return message
 
 
@@ -190,6 +209,7 @@ def send_message(
     kind: str = Message.Kind.MANUAL,
     sent_by: User | None = None,
     reply_to: Message | None = None,
+    recovery: MissedCallRecovery | None = None,
     now: datetime.datetime | None = None,
 ) -> Message:
     """Store an outbound message and queue it through the gate.
@@ -229,12 +249,20 @@ def send_message(
         sent_by=sent_by,
         kind=kind,
         reply_to=reply_to,
+        recovery=recovery,
         scheduled_for=decision.send_at if decision.deferred else None,
         next_attempt_at=due,
     )
     if status == Status.BLOCKED:
         raise SendRefused(decision, message)
     _touch(thread, message, inbound=False)
+    if kind == Message.Kind.MANUAL:
+        stop_recoveries(
+            company,
+            MissedCallRecovery.Status.STOPPED,
+            PERSON_TEXTED,
+            contact_id=thread.contact_id,
+        )
     if status == Status.QUEUED:
         enqueue(Queue.FOLLOWUPS, tasks.deliver_message, message.pk)
     return message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from messaging import selectors, sending
+from messaging import recovery, selectors, sending
 from otto.queues import Queue, enqueue, task
 
 
@@ -21,4 +21,18 @@ def dispatch_due_messages() -> int:
     ids += selectors.stale_sends(timezone.now() - sending.SEND_DEADLINE)
     for message_id in ids:
         enqueue(Queue.FOLLOWUPS, deliver_message, message_id)
+    return len(ids)
+
+
+@task
+def run_recovery_step(recovery_id: int) -> str | None:
+    return recovery.run_step(recovery_id)
+
+
+@task
+def dispatch_due_recoveries() -> int:
+    """Every minute: the recoveries with a step due (each claims it when it runs)."""
+    ids = selectors.due_recoveries(timezone.now())
+    for recovery_id in ids:
+        enqueue(Queue.FOLLOWUPS, run_recovery_step, recovery_id)
     return len(ids)

@@ -7,5 +7,6 @@ from messaging import views
 
 router = SimpleRouter()
 router.register("threads", views.ThreadViewSet, basename="thread")
+router.register("recoveries", views.RecoveryViewSet, basename="recovery")
 
 urlpatterns = [path("consent/", views.ConsentView.as_view(), name="consent"), *router.urls]

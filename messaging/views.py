@@ -1,4 +1,5 @@
-"""The SMS API: ``threads/``, ``threads/{id}/messages/``, ``threads/{id}/read/``, ``consent/``."""
+"""The SMS API: ``threads/``, ``threads/{id}/messages/``, ``threads/{id}/read/``, ``consent/``,
+``recoveries/``."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from messaging import selectors, services
-from messaging.filters import ThreadFilter
-from messaging.models import ConsentEvent, Message, Thread
+from messaging.filters import RecoveryFilter, ThreadFilter
+from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
 from messaging.serializers import (
     ConsentEventSerializer,
     ConsentInputSerializer,
     ConsentQuerySerializer,
     MessageSerializer,
+    RecoverySerializer,
     SendInputSerializer,
     ThreadSerializer,
 )
@@ -132,6 +134,21 @@ class ThreadViewSet(mixins.ListModelMixin, TenantViewSet[Thread]):
         services.mark_read(thread)
         thread.refresh_from_db()
         return Response(ThreadSerializer(thread).data)
+
+
+class RecoveryPagination(CursorPagination):
+    ordering = ("-created_at", "-id")  # type: ignore[assignment]
+
+
+class RecoveryViewSet(mixins.ListModelMixin, TenantViewSet[MissedCallRecovery]):
+    """The missed-call recovery queue, newest first (managers and CSRs)."""
+
+    queryset = MissedCallRecovery.objects.all()
+    serializer_class = RecoverySerializer
+    filterset_class = RecoveryFilter
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = RecoveryPagination
+    roles = {"default": OFFICE}
 
 
 class ConsentView(TenantAPIView):

@@ -93,6 +93,9 @@ class CompanyForm(forms.ModelForm[Company]):
             "recovery_enabled",
             "recovery_nudge_hours",
             "recovery_escalate_hours",
+            "recovery_text",
+            "recovery_nudge_text",
+            "recovery_block_list",
             "callrail_account_id",
             "twilio_number",
         ]

@@ -112,6 +112,11 @@ class Company(models.Model):
     recovery_enabled = models.BooleanField(default=True)
     recovery_nudge_hours = models.JSONField(default=default_recovery_nudges, blank=True)
     recovery_escalate_hours = models.PositiveSmallIntegerField(default=48)
+    # Blank: messaging.recovery's defaults, naming the company and how to opt out.
+    recovery_text = models.CharField("text-back", max_length=320, blank=True)
+    recovery_nudge_text = models.CharField(max_length=320, blank=True)
+    # Numbers (E.164) never texted back: known spammers, the tenant's own lines.
+    recovery_block_list = models.JSONField(default=list, blank=True)
     callrail_account_id = models.CharField(max_length=64, blank=True)
     # The CallRail company ids are CallRailCompany rows: a JSON list cannot be unique
     # across tenants, and two tenants claiming one id let one read the other's calls.

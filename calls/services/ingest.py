@@ -183,5 +183,7 @@ def _finish(
         if stage == Stage.RECORDED:
             # Exactly once: only the compare-and-set that moved the call gets here.
             pipeline.start_transcription(call)
+        # Also once per ingest: a missed call (a voicemail too) starts its recovery.
+        pipeline.missed_call(call)
     logger.info("call %s ingested: %s %s", call.pk, stage, reason)
     return stage

@@ -16,7 +16,7 @@ from django.db.models import Model
 
 from appointments.models import Appointment, KeySignal, Lead, Task
 from calls.models import Call
-from messaging.models import Thread
+from messaging.models import MissedCallRecovery, Thread
 from otto.models import Company, Contact
 
 FACTORIES: dict[type[Model], Callable[[Company], Model]] = {}
@@ -139,3 +139,19 @@ class KeySignalFactory(factory_boy.django.DjangoModelFactory):
 @factory(KeySignal)
 def make_signal(company: Company) -> KeySignal:
     return KeySignalFactory(company=company)
+
+
+@factory(MissedCallRecovery)
+def make_recovery(company: Company) -> MissedCallRecovery:
+    call = CallFactory(
+        company=company, contact=ContactFactory(company=company), answered=False, stage="skipped"
+    )
+    return MissedCallRecovery.objects.create(
+        company=company,
+        call=call,
+        contact=call.contact,
+        started_at=call.started_at,
+        cooldown_until=call.started_at + timedelta(hours=24),
+        next_action_at=call.started_at + timedelta(hours=2),
+        step=1,
+    )

@@ -136,7 +136,9 @@ def test_a_call_without_audio_is_stored_and_skipped(
     assert call.stage == Stage.SKIPPED and reason in call.stage_reason
     assert call.customer_number and call.contact is not None and call.started_at
     assert not call.recording and call.recording_size is None
-    assert worker.pushed == []
+    assert worker.count(TRANSCRIBE) == 0
+    # a missed call is handed to missed-call recovery (messaging), nothing else
+    assert call.recoveries.exists() == ("missed" in reason)
 
 
 def test_a_recording_over_the_limit_fails_and_leaves_no_file(

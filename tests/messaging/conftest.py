@@ -14,6 +14,11 @@ from integrations.twilio.signature import sign_twilio
 from messaging.models import Thread
 from messaging.services import ensure_thread
 from otto.models import PhoneNumber
+from tests.calls.conftest import (  # noqa: F401 -- fixtures shared with the recovery tests
+    acme_callrail,
+    run_tasks,
+    worker,
+)
 from tests.integrations.conftest import Outbox
 
 TOKEN = CREDENTIALS["TWILIO_AUTH_TOKEN"]
