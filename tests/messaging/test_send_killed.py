@@ -65,7 +65,8 @@ def test_a_worker_killed_after_twilio_accepted_sends_the_text_once(thread, sandb
     try:
         done = wait_for(
             lambda: Message.objects.filter(pk=message.pk, twilio_sid__isnull=False).first(),
-            timeout=30,
+            # (generous: on a loaded 2-core machine a fresh cluster takes a while to start)
+            timeout=60,
         )
     except TimeoutError:
         pytest.fail(f"{Message.objects.get(pk=message.pk).__dict__}\n{second.output()}")
