@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.utils import timezone
 
 from otto.models import Company, Contact, TimestampedManager
@@ -196,6 +196,33 @@ class TsTzRange(models.Func):
     output_field = DateTimeRangeField()
 
 
+class PostgresExclusionConstraint(ExclusionConstraint):
+    """An exclusion constraint on PostgreSQL, and nothing on the embedded SQLite default of
+    ``make run``, which has no ``EXCLUDE``: there the rule it states is not enforced by the
+    database (docs/recovery.md)."""
+
+    def constraint_sql(self, model: Any, schema_editor: Any) -> Any:
+        if schema_editor.connection.vendor != "postgresql":
+            return None
+        return super().constraint_sql(model, schema_editor)
+
+    def create_sql(self, model: Any, schema_editor: Any) -> Any:
+        if schema_editor.connection.vendor != "postgresql":
+            return None
+        return super().create_sql(model, schema_editor)
+
+    def remove_sql(self, model: Any, schema_editor: Any) -> Any:
+        if schema_editor.connection.vendor != "postgresql":
+            return None
+        return super().remove_sql(model, schema_editor)
+
+    def validate(
+        self, model: Any, instance: Any, exclude: Any = None, using: str = DEFAULT_DB_ALIAS
+    ) -> None:
+        if connections[using].vendor == "postgresql":
+            super().validate(model, instance, exclude=exclude, using=using)
+
+
 class MissedCallRecovery(models.Model):
     """The text-back, nudges and escalation that follow one missed call (docs/recovery.md).
 
@@ -237,7 +264,7 @@ class MissedCallRecovery(models.Model):
         verbose_name_plural = "missed-call recoveries"
         constraints = [
             models.UniqueConstraint(fields=["call"], name="messaging_recovery_call_uniq"),
-            ExclusionConstraint(
+            PostgresExclusionConstraint(
                 name="messaging_recovery_one_per_day_excl",
                 expressions=[
                     ("contact", RangeOperators.EQUAL),

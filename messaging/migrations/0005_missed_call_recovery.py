@@ -117,7 +117,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="missedcallrecovery",
-            constraint=django.contrib.postgres.constraints.ExclusionConstraint(
+            constraint=messaging.models.PostgresExclusionConstraint(
                 expressions=[
                     ("contact", "="),
                     (
