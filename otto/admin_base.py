@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
@@ -26,6 +27,9 @@ class ReadOnlyAdmin[M: Model](admin.ModelAdmin[M]):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        # Hiding the save buttons is not enough: a posted change form would still save.
+        if request.method == "POST":
+            raise PermissionDenied("This page is read-only.")
         extra_context = {
             **(extra_context or {}),
             "show_save": False,

@@ -34,6 +34,19 @@ def test_the_outcome_pages_render_read_only(admin_client, applied):
         assert admin_client.get(f"/admin/appointments/{model}/add/").status_code == 403
 
 
+def test_a_posted_change_form_changes_nothing(admin_client, applied):
+    # The page shows no save button; a crafted POST of the form is refused as well.
+    lead = Lead.objects.get(contact=applied.contact)
+    url = f"/admin/appointments/lead/{lead.pk}/change/"
+    form = {"company": lead.company_id, "contact": lead.contact_id, "status": "closed_lost"}
+
+    response = admin_client.post(url, {**form, "_save": "Save"})
+
+    assert response.status_code == 403
+    lead.refresh_from_db()
+    assert lead.status == Lead.Status.QUALIFIED_BOOKED
+
+
 def test_an_appointment_without_coordinates_shows_why(admin_client, applied):
     Appointment.objects.filter(call=applied).update(
         latitude=None,
