@@ -74,8 +74,8 @@ class Outcomes:
     ]
 
 
-# ``recovery(company, start, end, user)`` → the recovery figures (metrics/recovery/).
-Recovery = Callable[[Company, datetime.datetime, datetime.datetime, User | None], dict[str, Any]]
+# ``recovery(scope)`` → the recovery figures (metrics/recovery/), ``RECOVERY_FIELDS``.
+Recovery = Callable[["Scope"], dict[str, Any]]
 
 # What the apps above registered (one each); None: not installed, or not built yet.
 _registered: dict[str, Any] = {"outcomes": None, "recovery": None}
@@ -88,9 +88,7 @@ RECOVERY_FIELDS = (
     "recovery_rate",
     "median_first_response_seconds",
 )
-RECOVERY_PENDING = (
-    "Missed-call recovery has not landed yet (issue 13): its figures are null until it does."
-)
+RECOVERY_PENDING = "Missed-call recovery (messaging) is not installed: its figures are null."
 
 
 def register_outcomes(outcomes: Outcomes) -> None:
@@ -368,12 +366,11 @@ def _person_condition(company: Company, user: User, role: str) -> Q:
 
 
 def recovery(scope: Scope) -> dict[str, Any]:
-    """Recovery's figures from messaging, or nulls with the reason while it has none."""
+    """Recovery's figures from messaging, or nulls with the reason when it registered none."""
     figures: Recovery | None = _registered["recovery"]
     if figures is None:
         return {**dict.fromkeys(RECOVERY_FIELDS), "unavailable_reason": RECOVERY_PENDING}
-    start, end = scope.bounds
-    return {**figures(scope.company, start, end, scope.person), "unavailable_reason": None}
+    return {**figures(scope), "unavailable_reason": None}
 
 
 # --- who may see whose figures --------------------------------------------------------------

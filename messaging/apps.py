@@ -6,9 +6,10 @@ class MessagingConfig(AppConfig):
     verbose_name = "SMS, consent and follow-ups"
 
     def ready(self) -> None:
+        from analysis import kpis as analysis_kpis
         from calls import pipeline
         from integrations import inbox
-        from messaging import recovery, selectors
+        from messaging import kpis, recovery, selectors
         from messaging.serializers import ConsentEventSerializer, MessageSerializer
         from messaging.webhooks import twilio
         from otto import timeline
@@ -17,6 +18,8 @@ class MessagingConfig(AppConfig):
         inbox.register(twilio.SOURCE)
         # A missed call starts its recovery (the text-back through the gate).
         pipeline.register_missed_call(recovery.start)
+        # metrics/recovery/ and the overview's recovery_rate.
+        analysis_kpis.register_recovery(kpis.recovery_figures)
         # A contact's texts and consent changes appear among their calls.
         timeline.register(
             timeline.TimelineSource(
