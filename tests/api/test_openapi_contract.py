@@ -59,7 +59,7 @@ def contract(live_server, acme_manager, settings):
 
 
 SETTINGS = settings(
-    max_examples=15,
+    max_examples=8,
     deadline=None,
     derandomize=True,
     database=None,
