@@ -52,10 +52,14 @@ _URGENT = re.compile(
     r"\b(?:emergency|asap|right away|urgent|no heat|no (?:ac|a/c|air)|flood)", re.I
 )
 
-# Objection categories, most specific first; the first match per utterance wins.
-# Quotes are the customer's own words.
+# Objection categories (DESIGN §9.2's taxonomy), most specific first; the first match per
+# utterance wins. Asking what something costs, or for a written quote, is a question, not an
+# objection: only words that push back on a price count. Quotes are the customer's own words.
 _OBJECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("price", re.compile(r"\b(?:expensive|price|pricey|quote|too much|cost|cheaper|afford)", re.I)),
+    (
+        "price",
+        re.compile(r"\b(?:expensive|pricey|too much|cheaper|can't afford|cannot afford)", re.I),
+    ),
     (
         "decision_maker",
         re.compile(r"\b(?:talk to|check with|ask) my (?:wife|husband|partner|landlord)", re.I),
@@ -65,8 +69,14 @@ _OBJECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "trust",
         re.compile(r"\b(?:ridiculous|terrible|unacceptable|last time|never again|scam)", re.I),
     ),
-    ("timing", re.compile(r"\b(?:not (?:right )?now|next (?:week|month)|too (?:soon|late))", re.I)),
-    ("think_about_it", re.compile(r"\b(?:think about it|need to think|not sure)", re.I)),
+    (
+        "timing",
+        re.compile(
+            r"\b(?:not (?:right )?now|next (?:week|month)|too (?:soon|late)|think about it"
+            r"|need to think)",
+            re.I,
+        ),
+    ),
 )
 _POSITIVE = re.compile(r"\b(?:thank|thanks|great|perfect|awesome|appreciate|wonderful)\b", re.I)
 _NEGATIVE = re.compile(
@@ -211,9 +221,11 @@ def analyze(transcript: str) -> dict[str, Any]:
     if card_mentioned:
         tips.append("Never take card numbers verbally; send the payment link.")
 
+    # An appointment is what the customer agreed to; a day named for a call back ("I'll call
+    # you on Thursday") is not one.
     requested = (
         {"time": time, "address": addresses[0] if addresses else None}
-        if time or addresses
+        if booked and (time or addresses)
         else None
     )
     citations = _citations(numbered, time=time, addresses=addresses, objections=objections)

@@ -28,12 +28,12 @@ EXPECTED = {
         "signals": set(),
     },
     # Marcus finds it "a lot more expensive", will "think about it", asks for a written
-    # quote: qualified, not booked; three price objections.
+    # quote: qualified, not booked; two objections (price, timing), not yet "many".
     "price_objection": {
         "status": "qualified_unbooked",
         "appointment": None,
         "tasks": ["follow_up_call", "send_quote"],
-        "signals": {"many_objections"},
+        "signals": set(),
     },
     # Acme does not service pool heaters.
     "not_offered": {
