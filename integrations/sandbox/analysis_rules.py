@@ -221,11 +221,13 @@ def analyze(transcript: str) -> dict[str, Any]:
     if card_mentioned:
         tips.append("Never take card numbers verbally; send the payment link.")
 
-    # An appointment is what the customer agreed to; a day named for a call back ("I'll call
-    # you on Thursday") is not one.
+    # The appointment: what a booked call agreed to, or a time the customer asked for. A day
+    # the agent names for a call back ("I'll call you on Thursday") is neither.
+    asked = _appointment_time(customer)
+    wanted = time if booked else asked
     requested = (
-        {"time": time, "address": addresses[0] if addresses else None}
-        if booked and (time or addresses)
+        {"time": wanted, "address": addresses[0] if addresses else None}
+        if wanted or (booked and addresses)
         else None
     )
     citations = _citations(numbered, time=time, addresses=addresses, objections=objections)
