@@ -15,7 +15,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from analysis import services
+from analysis import selectors, services
 from analysis import shunya as analysis_shunya
 from analysis.models import CallAnalysis
 from calls import shunya, sweeps
@@ -34,27 +34,7 @@ RESUBMIT = "analysis.tasks.resubmit_shunya_analysis"
 Stage = Call.Stage
 JobStatus = ShunyaJob.Status
 # What a manager reads: the same whichever of the webhook and the poller applied it.
-FIELDS = (
-    "analyzer",
-    "model",
-    "summary",
-    "sentiment",
-    "intent",
-    "urgency",
-    "qualified",
-    "lead_quality",
-    "booking_status",
-    "objections",
-    "appointment",
-    "customer_name",
-    "service_address",
-    "pending_actions",
-    "coaching_tips",
-    "sop",
-    "citations",
-    "input_tokens",
-    "output_tokens",
-)
+FIELDS = ("analyzer", "model", *selectors.FIELDS, "citations", "input_tokens", "output_tokens")
 
 
 @pytest.fixture
