@@ -291,7 +291,7 @@ def edit(
 
 def cancel(company: Company, followup: FollowUp, *, actor: User | None) -> FollowUp:
     """A person cancels a pending follow-up (its deferred text is not sent)."""
-    who = (actor.name or actor.email or actor.get_username()) if actor is not None else ""
+    who = (actor.name or actor.get_username()) if actor is not None else ""
     reason = f"cancelled by {who}" if who else "cancelled by a person"
     if not services.stop_followups(company, reason, pk=followup.pk):
         raise IllegalTransition(_reload(followup), "cancelled")
