@@ -11,7 +11,6 @@ from django.urls import reverse
 from messaging import services
 from messaging.models import FollowUp, Message, MissedCallRecovery
 from tests.api.factories import make_followup, make_recovery
-from tests.messaging.test_admin import staff_client  # noqa: F401 -- the admin's staff login
 
 Status = FollowUp.Status
 URL = "/api/v1/followups/"
