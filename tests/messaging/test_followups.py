@@ -407,3 +407,26 @@ def test_a_booking_cancels_the_contacts_earlier_follow_ups(acme_sms, twilio, tic
     )
     tick(TUE_10 + 3 * HOUR)
     assert sent_bodies(twilio) == []
+
+
+def test_the_send_checks_the_follow_up_again_when_its_window_opens(acme_sms, twilio, tick):
+    # a cancellation that raced the deferral and left the message waiting
+    apply(analysed(acme_sms))
+    followup = FollowUp.objects.get()
+    late = datetime.datetime(2026, 3, 11, 2, 0, tzinfo=datetime.UTC)
+    followups.edit(acme_sms, followup, scheduled_for=late)
+    followups.approve(acme_sms, followup, actor=None, now=TUE_10)
+    tick(late)
+    FollowUp.objects.filter(pk=followup.pk).update(
+        status=Status.CANCELLED, status_reason="cancelled by Kim"
+    )
+
+    tick(datetime.datetime(2026, 3, 11, 12, 0, tzinfo=datetime.UTC))
+
+    followup.refresh_from_db()
+    assert followup.status == Status.CANCELLED
+    assert (followup.message.status, followup.message.status_reason) == (
+        Message.Status.BLOCKED,
+        "follow-up cancelled: cancelled by Kim",
+    )
+    assert sent_bodies(twilio) == []
