@@ -430,3 +430,19 @@ def test_the_send_checks_the_follow_up_again_when_its_window_opens(acme_sms, twi
         "follow-up cancelled: cancelled by Kim",
     )
     assert sent_bodies(twilio) == []
+
+
+def test_unreadable_business_hours_close_that_day_and_fail_no_call(acme_sms):
+    acme_sms.business_hours = {
+        "tue": ["8am", "6pm"],
+        "wed": "09:00-17:00",
+        "thu": ["09:00", "17:00"],
+    }
+    acme_sms.save(update_fields=["business_hours"])
+
+    assert apply(analysed(acme_sms)) == Call.Stage.DONE
+
+    # Tuesday and Wednesday do not parse: Thursday 09:00 EDT
+    assert FollowUp.objects.get().scheduled_for == datetime.datetime(
+        2026, 3, 12, 13, 0, tzinfo=datetime.UTC
+    )
