@@ -8,8 +8,9 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from analysis import kpis as analysis_kpis
         from calls import pipeline
+        from calls.models import Call
         from integrations import inbox
-        from messaging import kpis, recovery, selectors
+        from messaging import followups, kpis, recovery, selectors
         from messaging.serializers import ConsentEventSerializer, MessageSerializer
         from messaging.webhooks import twilio
         from otto import timeline
@@ -18,6 +19,8 @@ class MessagingConfig(AppConfig):
         inbox.register(twilio.SOURCE)
         # A missed call starts its recovery (the text-back through the gate).
         pipeline.register_missed_call(recovery.start)
+        # A call whose outcomes are written gets its follow-ups (or a booking cancels them).
+        pipeline.register_handoff(Call.Stage.APPLIED, followups.on_applied)
         # metrics/recovery/ and the overview's recovery_rate.
         analysis_kpis.register_recovery(kpis.recovery_figures)
         # A contact's texts and consent changes appear among their calls.

@@ -96,6 +96,9 @@ class CompanyForm(forms.ModelForm[Company]):
             "recovery_text",
             "recovery_nudge_text",
             "recovery_block_list",
+            "followup_enabled",
+            "followup_auto_send",
+            "followup_text",
             "callrail_account_id",
             "twilio_number",
         ]
