@@ -221,12 +221,17 @@ class Chart:
         return self.top + (self.plot_bottom - self.top) / 2
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2 or 5 × 10ⁿ at or above ``value`` (an axis' top)."""
+def nice_scale(value: float) -> tuple[float, int]:
+    """An axis for values up to ``value``: its top, the smallest 1, 2 or 5 × 10ⁿ at or
+    above it, and how many grid steps divide it (whole ones for 2 × 10ⁿ too)."""
     if value <= 0:
-        return 1
+        return 1, 1
     magnitude = 10 ** math.floor(math.log10(value))
-    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= value)
+    return next(
+        (m * magnitude, steps)
+        for m, steps in ((1, 5), (2, 4), (5, 5), (10, 5))
+        if m * magnitude >= value
+    )
 
 
 def bar_chart(
@@ -239,10 +244,11 @@ def bar_chart(
     y_label: str,
     x_ticks: list[tuple[int, str]],
     fmt: Callable[[float], str],
+    integer: bool = False,
 ) -> Chart:
     """Lay out ``values`` (a title per bar; None or 0 draws no bar) on a shared axis."""
     chart = Chart(id, title, desc, x_label, y_label, [], [], [])
-    top = nice_ceiling(max((v or 0 for _, v in values), default=0))
+    top, steps = nice_scale(max((v or 0 for _, v in values), default=0))
     plot_w = chart.plot_right - chart.left
     plot_h = chart.plot_bottom - chart.top
     step = plot_w / max(len(values), 1)
@@ -262,8 +268,12 @@ def bar_chart(
                 title=f"{label}: {fmt(value)}",
             )
         )
-    fractions = (0, 0.25, 0.5, 0.75, 1)
-    y_ticks = [Tick(round(chart.plot_bottom - plot_h * f, 2), fmt(top * f)) for f in fractions]
+    if integer and top < steps:  # counts: no grid line between two whole numbers
+        steps = max(int(top), 1)
+    y_ticks = [
+        Tick(round(chart.plot_bottom - plot_h * i / steps, 2), fmt(top * i / steps))
+        for i in range(steps + 1)
+    ]
     ticks = [Tick(round(chart.left + i * step + step / 2, 2), label) for i, label in x_ticks]
     return dataclasses.replace(chart, bars=bars, x_ticks=ticks, y_ticks=y_ticks)
 
@@ -284,6 +294,7 @@ def per_hour_chart(hours: list[tuple[datetime.datetime, int]]) -> Chart:
         y_label="Calls",
         x_ticks=[(i, f"{hour:%a %d}") for i, (hour, _) in enumerate(hours) if hour.hour == 0],
         fmt=lambda v: f"{v:g}",
+        integer=True,
     )
 
 
