@@ -203,7 +203,7 @@ class Chart:
     y_ticks: list[Tick]
     width: int = 860
     height: int = 240
-    left: int = 56
+    left: int = 64
     right: int = 12
     top: int = 12
     bottom: int = 44
@@ -298,26 +298,34 @@ def per_hour_chart(hours: list[tuple[datetime.datetime, int]]) -> Chart:
     )
 
 
-def duration(seconds: float) -> str:
+def duration_unit(seconds: float) -> tuple[str, int]:
+    """The unit a duration reads best in: seconds, minutes or hours, and its size."""
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return "s", 1
     if seconds < 2 * 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+        return "min", 60
+    return "h", 3600
+
+
+def duration(seconds: float) -> str:
+    unit, size = duration_unit(seconds)
+    return f"{seconds / size:.{0 if size == 1 else 1}f} {unit}"
 
 
 def to_applied_chart(days: list[tuple[datetime.date, float | None, int]]) -> Chart:
     measured = [(day, median, n) for day, median, n in days if median is not None]
     summary = "; ".join(f"{day:%a %d %b}: {duration(m)} over {n} calls" for day, m, n in measured)
+    # One unit for the whole axis, so its grid falls on round numbers of it.
+    unit, size = duration_unit(max((m for _, m, _ in measured), default=0))
     return bar_chart(
         "webhook-to-applied",
-        [(f"{day:%a %d %b} ({n} calls)", median) for day, median, n in days],
+        [(f"{day:%a %d %b} ({n} calls)", None if m is None else m / size) for day, m, n in days],
         title="Median time from webhook to applied, per day",
         desc=summary or "No call reached applied in the last 7 days.",
         x_label="Day the call reached applied (UTC)",
-        y_label="Median",
+        y_label=f"Median ({unit})",
         x_ticks=[(i, f"{day:%a %d}") for i, (day, _, _) in enumerate(days)],
-        fmt=duration,
+        fmt=lambda v: f"{v:.3g} {unit}",
     )
 
 
