@@ -21,7 +21,7 @@ from django.test import Client
 
 from tests.conftest import ROOT
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 # The probe's flags: no sandbox as root, and none of Chromium's own network traffic.
 ARGS = [
