@@ -24,7 +24,9 @@ class ReadOnlyAdmin[M: Model](admin.ModelAdmin[M]):
         # Shown as text, not as inputs that look editable on a page that cannot save.
         declared = list(super().get_readonly_fields(request, obj))
         opts = self.model._meta
-        fields = [f.name for f in (*opts.fields, *opts.many_to_many) if f.editable]
+        fields = [
+            f.name for f in (*opts.fields, *opts.many_to_many) if f.editable and not f.primary_key
+        ]
         return [*declared, *(name for name in fields if name not in declared)]
 
     def change_view(

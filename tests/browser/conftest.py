@@ -35,13 +35,19 @@ ARGS = [
 ]
 
 
+def check_chromium(path: str = CHROMIUM) -> None:
+    """Skip when there is no Chromium, with the reason; fail instead under ``CI=true``."""
+    if Path(path).exists():
+        return
+    reason = f"no Chromium at {path} (apt-get install chromium; .ci/run does)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="package")
 def browser():
-    if not Path(CHROMIUM).exists():
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run under CI: {reason}")
-        pytest.skip(reason)
+    check_chromium()
     from playwright.sync_api import sync_playwright
 
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
