@@ -84,8 +84,13 @@ def test_staff_without_the_view_calls_permission_get_403_and_no_link(django_user
     assert PAGE not in client.get("/admin/").content.decode()
 
 
-def test_staff_who_may_view_calls_see_the_page_but_no_retry_or_replay(django_user_model, acme):
+def test_staff_who_may_view_calls_see_the_page_but_no_retry_or_replay(
+    django_user_model, admin_client, acme
+):
     failed(acme, TIMEOUT)
+    WebhookEvent.objects.create(
+        provider="callrail", dedupe_key="k1", status="unmatched", last_error="no tenant"
+    )
     client = staff(django_user_model, "calls.view_call")
 
     index = client.get("/admin/").content.decode()
@@ -94,8 +99,10 @@ def test_staff_who_may_view_calls_see_the_page_but_no_retry_or_replay(django_use
     assert f'href="{PAGE}"' in index
     assert response.status_code == 200
     page = response.content.decode()
-    assert TIMEOUT in page
+    assert TIMEOUT in page and "no tenant" in page
     assert "Retry 1" not in page and ">Replay<" not in page
+    superuser_page = admin_client.get(PAGE).content.decode()
+    assert "Retry 1" in superuser_page and ">Replay<" in superuser_page
     since = (timezone.now() - datetime.timedelta(days=1)).isoformat()
     assert client.post(RETRY, {"error": TIMEOUT, "since": since}).status_code == 403
 
@@ -320,6 +327,8 @@ def test_failed_tasks_link_to_their_call(admin_client, acme):
 
     assert link in page and "calls.tasks.ingest_call" in page and "otto.tasks.heartbeat" in page
     assert link in changelist
+    by_func = admin_client.get("/admin/django_q/failure/?func=calls.tasks.ingest_call")
+    assert [task.func for task in by_func.context["cl"].result_list] == ["calls.tasks.ingest_call"]
 
 
 # --- cost ------------------------------------------------------------------------------------
