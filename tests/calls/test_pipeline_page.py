@@ -238,6 +238,23 @@ def test_bulk_retry_retries_the_group_each_call_under_its_company(
     assert worker.count("calls.tasks.ingest_call") == 2
 
 
+def test_a_large_group_is_retried_a_batch_at_a_time(
+    admin_client, acme, worker, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("calls.admin_pipeline.RETRY_BATCH", 2)
+    calls = [failed(acme, TIMEOUT) for _ in range(3)]
+    since = (timezone.now() - datetime.timedelta(days=1)).isoformat()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(RETRY, {"error": TIMEOUT, "since": since}, follow=True)
+
+    page = response.content.decode()
+    assert "Retry requested for 2 call(s)." in page
+    assert "1 call(s) of that group are still failed; retry again for more." in page
+    stages = [Call.objects.get(pk=call.pk).stage for call in calls]
+    assert stages == [Stage.RECEIVED, Stage.RECEIVED, Stage.FAILED]  # the oldest failures first
+
+
 def test_bulk_retry_needs_a_post_with_csrf(acme, admin_user):
     failed(acme, TIMEOUT)
     client = Client(enforce_csrf_checks=True)
