@@ -84,5 +84,8 @@ def screenshot(page, name: str) -> Path:
     """Save the whole page under var/screenshots/ (gitignored) for a person to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    # From the top: after an anchor scrolled it, the admin's sticky sidebar would be drawn
+    # where the viewport was, halfway down the full-page picture.
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=True)
     return path
