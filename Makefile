@@ -20,6 +20,8 @@ WAIT ?= 0
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
+# pytest-xdist processes for `make test`; each takes its own databases (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: help install run demo sms token test lint format clean
 
@@ -81,7 +83,7 @@ token: install
 test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 test: export REDIS_URL ?= $(TEST_REDIS_URL)
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: export ENVIRONMENT ?= development
 lint: install

@@ -5,6 +5,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import pytest
@@ -16,6 +17,25 @@ from integrations.sandbox.server import Sandbox
 from otto.queues import reset_brokers
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets Redis databases of its own, two below the previous
+    worker's (gw0 the configured 14/15, gw1 12/13, …), as pytest-django gives it its own
+    PostgreSQL database: one worker's cleanup must not drop another's queued tasks."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not settings.REDIS_URL:
+        return
+    from django_q.conf import Conf
+
+    url = urlsplit(settings.REDIS_URL)
+    db = int(url.path.lstrip("/") or 0) - 2 * int(worker.removeprefix("gw"))
+    if db < 0:
+        raise pytest.UsageError(f"REDIS_URL's database index leaves none for worker {worker}")
+    broker = urlunsplit(url._replace(path=f"/{db}"))
+    settings.REDIS_URL = Conf.REDIS = settings.Q_CLUSTER["redis"] = broker
+    settings.CACHES["default"]["LOCATION"] = urlunsplit(url._replace(path=f"/{db + 1}"))
+    os.environ["REDIS_URL"] = broker
 
 
 def _redis(url: str) -> redis.Redis:

@@ -178,7 +178,8 @@ def test_two_schedulers_fire_a_due_schedule_once(transactional_db, broker_redis)
                 return cursor.fetchone()[0] >= 2
 
         try:
-            wait_for(both_waiting, timeout=15)
+            # two Django start-ups on a loaded machine can take a while
+            wait_for(both_waiting, timeout=45)
         except TimeoutError:
             for process in schedulers:
                 process.kill()
