@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from calls import recordings, retries
+from calls import admin_pipeline, recordings, retries
 from calls.models import Call, RecordingAccess, Transcript
 from otto.admin_base import ReadOnlyAdmin
 from otto.logging import mask_phone
@@ -257,6 +257,8 @@ class CallAdmin(ReadOnlyAdmin):
             return self.admin_site.admin_view(method(func))
 
         return [
+            # The pipeline page and its actions (calls.admin_pipeline).
+            *admin_pipeline.urls(self),
             path(
                 "<int:call_id>/recording/",
                 view(require_GET, self.recording_view),

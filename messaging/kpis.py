@@ -21,13 +21,11 @@ import datetime
 from typing import Any
 
 from django.db.models import (
-    Aggregate,
     Count,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
-    FloatField,
     Min,
     OuterRef,
     Q,
@@ -38,19 +36,12 @@ from django.db.models.functions import Extract
 from analysis import kpis
 from appointments.models import Appointment
 from messaging.models import Message, MissedCallRecovery
+from otto.sql import Median
 
 # A booked appointment for the contact this long after the missed call recovers it.
 RECOVERED_WITHIN = datetime.timedelta(days=7)
 SENT = (Message.Status.SENT, Message.Status.DELIVERED)
 R = "recoveries__"
-
-
-class Median(Aggregate):
-    """PostgreSQL's ``percentile_cont(0.5) WITHIN GROUP (ORDER BY …)``; nulls are skipped."""
-
-    function = "percentile_cont"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
 
 
 def recovery_figures(scope: kpis.Scope) -> dict[str, Any]:

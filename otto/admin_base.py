@@ -20,6 +20,15 @@ class ReadOnlyAdmin[M: Model](admin.ModelAdmin[M]):
     def has_delete_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
         return False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: M | None = None) -> list[str]:
+        # Shown as text, not as inputs that look editable on a page that cannot save.
+        declared = list(super().get_readonly_fields(request, obj))
+        opts = self.model._meta
+        fields = [
+            f.name for f in (*opts.fields, *opts.many_to_many) if f.editable and not f.primary_key
+        ]
+        return [*declared, *(name for name in fields if name not in declared)]
+
     def change_view(
         self,
         request: HttpRequest,

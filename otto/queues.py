@@ -17,6 +17,7 @@ import enum
 import functools
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
@@ -186,6 +187,15 @@ def task_name(func: Callable[..., Any], path: str, ids: tuple[Any, ...]) -> str:
     if ids and names and names[0] == "call_id":
         return f"call {ids[0]} · {path}"[:100]
     return f"{path} · {uuid.uuid4().hex[:8]}"[:100]
+
+
+_CALL_TASK_NAME = re.compile(r"call (\d+) · ")
+
+
+def task_call_id(name: str | None) -> int | None:
+    """The call a django-q task was about, read back from its :func:`task_name`."""
+    match = _CALL_TASK_NAME.match(name or "")
+    return int(match.group(1)) if match else None
 
 
 def _push(
