@@ -134,7 +134,7 @@ class CallAdmin(ReadOnlyAdmin):
     @admin.display(description="Player")
     def recording_player(self, call: Call) -> str:
         if not call.recording:
-            return "No recording."
+            return recordings.missing_reason(call)
         # preload="none": the audited link is fetched when someone presses play.
         url = reverse("admin:calls_call_recording", args=[call.pk])
         return format_html('<audio controls preload="none" src="{}"></audio>', url)
@@ -287,7 +287,7 @@ class CallAdmin(ReadOnlyAdmin):
         try:
             return recordings.redirect_to_recording(call, request)
         except recordings.NoRecording:
-            raise Http404("This call has no recording.") from None
+            raise Http404(recordings.missing_reason(call)) from None
 
     def retry_view(self, request: HttpRequest, call_id: int) -> HttpResponseRedirect:
         if not self.has_change_permission(request):

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 # A module import: tasks.py imports this module back, and only calls into it at run time.
@@ -41,6 +41,7 @@ from integrations.models import WebhookEvent
 from otto.metrics import WEBHOOKS
 from otto.models import Company
 from otto.queues import Queue, enqueue
+from otto.retention import Purge
 
 logger = logging.getLogger(__name__)
 
@@ -346,3 +347,21 @@ def purge_events(now: datetime.datetime | None = None) -> int:
     if deleted:
         logger.info("purged %s unmatched or failed webhook event(s)", deleted)
     return deleted
+
+
+# Settled events whose body the tenant's webhook-body window blanks (otto.retention).
+SETTLED_STATUSES = (Status.PROCESSED, Status.DUPLICATE, Status.IGNORED)
+
+
+def purge_webhook_bodies(purge: Purge) -> int:
+    """Blank the bodies of the tenant's settled events older than its window; the row
+    (provider, type, dedupe key, status, times, headers) stays as the delivery's record.
+    A blanked event can no longer be replayed: its signature no longer verifies."""
+    rows = WebhookEvent.objects.filter(
+        company=purge.company, status__in=SETTLED_STATUSES, received_at__lt=purge.cutoff
+    ).exclude(body="")
+
+    def apply(rows: QuerySet[WebhookEvent], pks: list[Any]) -> int:
+        return rows.filter(pk__in=pks).update(body="")
+
+    return purge.in_batches(rows, apply)

@@ -9,9 +9,10 @@ class MessagingConfig(AppConfig):
         from analysis import kpis as analysis_kpis
         from calls import pipeline
         from integrations import inbox
-        from messaging import kpis, recovery, selectors
+        from messaging import kpis, recovery, retention, selectors
         from messaging.serializers import ConsentEventSerializer, MessageSerializer
         from messaging.webhooks import twilio
+        from otto import retention as otto_retention
         from otto import timeline
 
         # The inbox knows no provider: messaging owns the rows Twilio's events write.
@@ -37,3 +38,5 @@ class MessagingConfig(AppConfig):
                 serializer=ConsentEventSerializer,
             )
         )
+        otto_retention.register("messages", "messages", retention.purge_messages)
+        otto_retention.register("message_previews", "messages", retention.purge_previews)

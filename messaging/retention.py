@@ -1,0 +1,45 @@
+"""What the message window removes (otto.retention, docs/retention.md): the bodies and
+media links of texts older than the window, and the thread previews that quote them.
+
+Rows stay: a blanked message still says who texted whom, when, and how its delivery went,
+and the thread keeps its history and counts. The consent ledger stays whole, and so does
+the body of any message a consent event points at (the STOP or the free-text revocation
+is the evidence of that event). A message still to be sent keeps its body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from messaging.models import Message, Thread
+from otto.retention import Purge
+
+UNSENT = (Message.Status.SCHEDULED, Message.Status.QUEUED, Message.Status.SENDING)
+
+
+def purge_messages(purge: Purge) -> int:
+    rows = (
+        Message.objects.filter(company=purge.company, created_at__lt=purge.cutoff)
+        .exclude(status__in=UNSENT)
+        .exclude(body="", media=[])
+        .exclude(consent_events__isnull=False)
+    )
+
+    def apply(rows: QuerySet[Message], pks: list[Any]) -> int:
+        return rows.filter(pk__in=pks).update(body="", media=[])
+
+    return purge.in_batches(rows, apply)
+
+
+def purge_previews(purge: Purge) -> int:
+    """A thread whose last text is older than the window no longer quotes it."""
+    rows = Thread.objects.filter(company=purge.company, last_message_at__lt=purge.cutoff).exclude(
+        last_message_preview=""
+    )
+
+    def apply(rows: QuerySet[Thread], pks: list[Any]) -> int:
+        return rows.filter(pk__in=pks).update(last_message_preview="")
+
+    return purge.in_batches(rows, apply)
