@@ -133,8 +133,10 @@ class CallAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Player")
     def recording_player(self, call: Call) -> str:
-        if not call.recording:
+        if call.recording_purged_at is not None:
             return recordings.missing_reason(call)
+        if not call.recording:
+            return "No recording."
         # preload="none": the audited link is fetched when someone presses play.
         url = reverse("admin:calls_call_recording", args=[call.pk])
         return format_html('<audio controls preload="none" src="{}"></audio>', url)
