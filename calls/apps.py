@@ -26,7 +26,12 @@ class CallsConfig(AppConfig):
             )
         )
         otto_metrics.register_collector("calls_by_stage", metrics.collect_calls_by_stage)
-        otto_retention.register("recordings", "recordings", retention.purge_recordings)
+        otto_retention.register(
+            "recordings",
+            "recordings",
+            retention.purge_recordings,
+            files_in_use=retention.recordings_in_use,
+        )
         otto_retention.register("transcripts", "transcripts", retention.purge_transcripts)
         # The inbox knows no provider: calls owns the rows CallRail and Shunya events write.
         inbox.register(callrail.SOURCE)

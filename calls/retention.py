@@ -75,3 +75,9 @@ def purge_transcripts(purge: Purge) -> int:
         return purged
 
     return purge.in_batches(rows, apply)
+
+
+def recordings_in_use(names: list[str]) -> set[str]:
+    """Released recordings a call points at again: a re-fetch after the purge saved new
+    audio at the call's usual path before the old file's deletion ran."""
+    return set(Call.objects.filter(recording__in=names).values_list("recording", flat=True))

@@ -54,15 +54,24 @@ class Purger:
     # purge(purge): purges what is older than purge.cutoff; the number of rows purged (or,
     # on a dry run, that would be).
     purge: Callable[[Purge], int]
+    # files_in_use(names): those of the released ``names`` that a row points at again (a
+    # recording fetched anew to the same path); they are kept, not deleted.
+    files_in_use: Callable[[list[str]], set[str]] | None = None
 
 
 _purgers: dict[str, Purger] = {}
 
 
-def register(name: str, window: str, purge: Callable[[Purge], int]) -> None:
+def register(
+    name: str,
+    window: str,
+    purge: Callable[[Purge], int],
+    *,
+    files_in_use: Callable[[list[str]], set[str]] | None = None,
+) -> None:
     if window not in WINDOWS:
         raise ValueError(f"unknown retention window {window!r}; known: {', '.join(WINDOWS)}")
-    _purgers[name] = Purger(name, window, purge)
+    _purgers[name] = Purger(name, window, purge, files_in_use)
 
 
 def purgers() -> list[Purger]:
@@ -142,8 +151,13 @@ class Purge:
             )
             if not pending:
                 return
+            in_use = _files_in_use(pending)
             for row in pending:
                 self._tried.add(row.pk)
+                if row.name in in_use:
+                    # A row points at it again: it is that row's file now, not ours to delete.
+                    PendingFileDeletion.objects.filter(pk=row.pk).delete()
+                    continue
                 self._delete_file(row)
 
     def _delete_file(self, row: PendingFileDeletion) -> None:
@@ -165,6 +179,15 @@ class Purge:
 
     def _add(self, key: str, count: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + count
+
+
+def _files_in_use(pending: list[PendingFileDeletion]) -> set[str]:
+    in_use: set[str] = set()
+    for kind in {row.kind for row in pending}:
+        purger = _purgers.get(kind)
+        if purger is not None and purger.files_in_use is not None:
+            in_use |= purger.files_in_use([row.name for row in pending if row.kind == kind])
+    return in_use
 
 
 def has_work(company: Company) -> bool:

@@ -3,6 +3,7 @@ the database and in storage, in batches, once; a failed storage delete is kept a
 
 from __future__ import annotations
 
+import pytest
 import time_machine
 from django.core.files.storage import storages
 from django.db import connection
@@ -305,3 +306,44 @@ def test_a_purger_that_fails_is_recorded_and_the_others_still_run(acme, monkeypa
     assert purge.counts["webhook_bodies"] == 1
     assert "messages" not in purge.counts
     assert RetentionRun.objects.get().errors == ["messages: RuntimeError: database went away"]
+
+
+def test_a_released_file_a_call_points_at_again_is_kept(acme, s3, monkeypatch):
+    # given: the purge released a recording whose delete failed, and ops then re-fetched
+    # the call's audio, which lands at the same path
+    set_windows(acme, recordings=30)
+    call = aged_call(acme, 31)
+    name = call.recording.name
+    storage = storages["default"]
+    real_delete = storage.delete
+
+    def refuse(name):
+        raise OSError("storage down")
+
+    monkeypatch.setattr(storage, "delete", refuse)
+    retention.purge_company(acme)
+    monkeypatch.setattr(storage, "delete", real_delete)
+    Call.objects.filter(pk=call.pk).update(recording=name, recording_purged_at=None)
+    # (and the tenant dropped its window, so only the retry has anything to do)
+    set_windows(acme, recordings=None)
+
+    # when the next run retries the delete
+    purge = retention.purge_company(acme)
+
+    # then the file is the call's again: kept, and no longer tracked for deletion
+    assert stored_keys(s3) == [name]
+    assert not PendingFileDeletion.objects.exists()
+    assert retention.FILES_DELETED not in purge.counts
+
+
+def test_a_call_whose_transcript_was_purged_is_not_reanalysed(acme, settings):
+    from analysis.services import ReanalysisRefused, reanalyze_call
+
+    settings.OPENAI_API_KEYS = ["sk-test"]
+    set_windows(acme, transcripts=30)
+    call = aged_call(acme, 31, stage=Call.Stage.ANALYZED)
+    transcribe(call)
+    retention.purge_company(acme)
+
+    with pytest.raises(ReanalysisRefused, match="retention"):
+        reanalyze_call(call)
