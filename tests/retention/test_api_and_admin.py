@@ -128,3 +128,21 @@ def test_the_run_log_is_read_only(admin_client, acme, s3):
     assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
     assert admin_client.get("/admin/otto/retentionrun/add/").status_code == 403
     assert admin_client.post(f"/admin/otto/retentionrun/{run.pk}/delete/").status_code == 403
+
+
+def test_a_recording_fetched_again_after_the_purge_is_offered_again(acme_manager, s3):
+    from calls.services import StoredRecording
+    from tests.calls_api.conftest import store_recording
+
+    set_windows(acme_manager.company, recordings=30)
+    call = aged_call(acme_manager.company, 31)
+    retention.purge_company(acme_manager.company)
+    call.refresh_from_db()
+
+    # Ingest points the call at the new audio with these fields (calls.services.ingest).
+    stored = store_recording(call)
+    fields = StoredRecording(stored.recording.name, 10, "0" * 64, "audio/mpeg").fields()
+    type(call).objects.filter(pk=call.pk).update(**fields)
+    detail = acme_manager.client().get(f"/api/v1/calls/{call.pk}/").json()
+
+    assert detail["recording"] is not None and detail["recording_purged_at"] is None
