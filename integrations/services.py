@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 from django.utils import timezone
 
 # A module import: tasks.py imports this module back, and only calls into it at run time.
@@ -360,8 +360,4 @@ def purge_webhook_bodies(purge: Purge) -> int:
     rows = WebhookEvent.objects.filter(
         company=purge.company, status__in=SETTLED_STATUSES, received_at__lt=purge.cutoff
     ).exclude(body="")
-
-    def apply(rows: QuerySet[WebhookEvent], pks: list[Any]) -> int:
-        return rows.filter(pk__in=pks).update(body="")
-
-    return purge.in_batches(rows, apply)
+    return purge.blank(rows, body="")

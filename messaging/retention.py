@@ -9,10 +9,6 @@ is the evidence of that event). A message still to be sent keeps its body.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db.models import QuerySet
-
 from messaging.models import Message, Thread
 from otto.retention import Purge
 
@@ -26,11 +22,7 @@ def purge_messages(purge: Purge) -> int:
         .exclude(body="", media=[])
         .exclude(consent_events__isnull=False)
     )
-
-    def apply(rows: QuerySet[Message], pks: list[Any]) -> int:
-        return rows.filter(pk__in=pks).update(body="", media=[])
-
-    return purge.in_batches(rows, apply)
+    return purge.blank(rows, body="", media=[])
 
 
 def purge_previews(purge: Purge) -> int:
@@ -38,8 +30,4 @@ def purge_previews(purge: Purge) -> int:
     rows = Thread.objects.filter(company=purge.company, last_message_at__lt=purge.cutoff).exclude(
         last_message_preview=""
     )
-
-    def apply(rows: QuerySet[Thread], pks: list[Any]) -> int:
-        return rows.filter(pk__in=pks).update(last_message_preview="")
-
-    return purge.in_batches(rows, apply)
+    return purge.blank(rows, last_message_preview="")

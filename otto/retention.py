@@ -127,6 +127,10 @@ class Purge:
             last = pks[-1]
             self.delete_files()
 
+    def blank[M: Model](self, rows: QuerySet[M], **changes: Any) -> int:
+        """:meth:`in_batches` for the common case: one ``UPDATE`` of ``changes`` per batch."""
+        return self.in_batches(rows, lambda rows, pks: rows.filter(pk__in=pks).update(**changes))
+
     def release_files(self, names: Iterable[str]) -> None:
         """Inside the transaction that stops rows pointing at ``names``: delete these files
         from storage once it commits (:meth:`delete_files`), tracked until storage confirms."""
