@@ -25,7 +25,7 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Model, Q, QuerySet
+from django.db.models import F, Model, Q, QuerySet
 from django.utils import timezone
 
 from otto.models import Company, PendingFileDeletion, RetentionRun
@@ -173,13 +173,15 @@ class Purge:
             logger.warning("retention: could not delete %s from storage", row.name, exc_info=True)
             error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
             PendingFileDeletion.objects.filter(pk=row.pk).update(
-                attempts=row.attempts + 1, last_error=error
+                attempts=F("attempts") + 1, last_error=error
             )
             self._add(FILES_FAILED)
             self.errors.append(f"{row.kind}: could not delete {row.name} from storage: {error}")
             return
-        PendingFileDeletion.objects.filter(pk=row.pk).delete()
-        self._add(FILES_DELETED)
+        # Counted by the run whose delete removed the row: two runs at once count it once.
+        deleted, _ = PendingFileDeletion.objects.filter(pk=row.pk).delete()
+        if deleted:
+            self._add(FILES_DELETED)
 
     def _add(self, key: str, count: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + count
@@ -192,13 +194,6 @@ def _files_in_use(pending: list[PendingFileDeletion]) -> set[str]:
         if purger is not None and purger.files_in_use is not None:
             in_use |= purger.files_in_use([row.name for row in pending if row.kind == kind])
     return in_use
-
-
-def has_work(company: Company) -> bool:
-    """Whether the tenant has a window set, or files left to delete from an earlier run."""
-    return any(getattr(company, name) is not None for name in WINDOWS.values()) or (
-        PendingFileDeletion.objects.filter(company=company).exists()
-    )
 
 
 def purge_company(
