@@ -9,20 +9,26 @@ is the evidence of that event). A message still to be sent keeps its body.
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from messaging.models import Message, Thread
 from otto.retention import Purge
 
 UNSENT = (Message.Status.SCHEDULED, Message.Status.QUEUED, Message.Status.SENDING)
 
 
-def purge_messages(purge: Purge) -> int:
-    rows = (
+def messages_past_window(purge: Purge) -> QuerySet[Message]:
+    """The tenant's texts older than its window whose body or media are still there."""
+    return (
         Message.objects.filter(company=purge.company, created_at__lt=purge.cutoff)
         .exclude(status__in=UNSENT)
         .exclude(body="", media=[])
         .exclude(consent_events__isnull=False)
     )
-    return purge.blank(rows, body="", media=[])
+
+
+def purge_messages(purge: Purge) -> int:
+    return purge.blank(messages_past_window(purge), body="", media=[])
 
 
 def purge_previews(purge: Purge) -> int:

@@ -146,3 +146,17 @@ def test_a_recording_fetched_again_after_the_purge_is_offered_again(acme_manager
     detail = acme_manager.client().get(f"/api/v1/calls/{call.pk}/").json()
 
     assert detail["recording"] is not None and detail["recording_purged_at"] is None
+
+
+def test_the_admin_says_a_webhook_body_was_blanked(admin_client, acme):
+    from integrations.models import WebhookEvent
+    from tests.retention.conftest import webhook_event
+
+    set_windows(acme, webhook_bodies=14)
+    event = webhook_event(acme, 15, WebhookEvent.Status.PROCESSED)
+    retention.purge_company(acme)
+
+    page = admin_client.get(f"/admin/integrations/webhookevent/{event.pk}/change/")
+
+    assert "blanked under the tenant&#x27;s webhook-body retention window" in page.content.decode()
+    assert "Pat Caller" not in page.content.decode()

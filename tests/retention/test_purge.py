@@ -347,3 +347,15 @@ def test_a_call_whose_transcript_was_purged_is_not_reanalysed(acme, settings):
 
     with pytest.raises(ReanalysisRefused, match="retention"):
         reanalyze_call(call)
+
+
+def test_the_message_purge_reads_the_tenant_index(acme):
+    from messaging.retention import messages_past_window
+
+    purge = retention.Purge(company=acme, now=timezone.now(), cutoff=timezone.now() - 30 * DAY)
+    with connection.cursor() as cursor:
+        # A handful of rows would be read by a sequential scan whatever the indexes.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = messages_past_window(purge).explain()
+
+    assert "messaging_msg_company_idx" in plan
