@@ -10,6 +10,7 @@ class AnalysisConfig(AppConfig):
             filters,
             openapi,  # noqa: F401 -- registers ``analysis`` in the schema
             pipeline,
+            retention,
             serializers,
             shunya,
             tasks,
@@ -20,6 +21,7 @@ class AnalysisConfig(AppConfig):
         from calls import stages, sweeps
         from calls.models import Call, ShunyaJob
         from calls.serializers import register_detail_field
+        from otto import retention as otto_retention
         from otto.queues import Queue
 
         # calls sits below analysis and never imports it: these registries are the seam.
@@ -33,3 +35,5 @@ class AnalysisConfig(AppConfig):
         shunya_jobs.register_job_type(
             ShunyaJob.JobType.ANALYSIS, apply=shunya.apply_job, fail=shunya.fail_job
         )
+        # An objection's quote is transcript text: it goes with the transcript's window.
+        otto_retention.register("analysis_quotes", "transcripts", retention.purge_quotes)

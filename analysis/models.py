@@ -68,6 +68,9 @@ class CallAnalysis(models.Model):
     overrides = models.JSONField(default=dict, blank=True)
     # The transcript was longer than the prompt's limit and sent as head and tail.
     transcript_truncated = models.BooleanField(default=False)
+    # Set when the transcript's retention window blanked the objections' verbatim quotes
+    # (analysis.retention); the rest of the analysis is the tenant's record and stays.
+    quotes_purged_at = models.DateTimeField(null=True, blank=True)
 
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)

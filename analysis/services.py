@@ -359,6 +359,8 @@ def reanalyze_call(
         )
     if not Transcript.objects.filter(call=call).exists():
         raise ReanalysisRefused("the call has no transcript")
+    if Transcript.objects.filter(call=call, purged_at__isnull=False).exists():
+        raise ReanalysisRefused("the call's transcript was deleted under the retention policy")
     with transaction.atomic():
         moved = stages.move(
             Call.objects.filter(stage=call.stage),

@@ -133,6 +133,8 @@ class CallAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Player")
     def recording_player(self, call: Call) -> str:
+        if call.recording_purged_at is not None:
+            return recordings.missing_reason(call)
         if not call.recording:
             return "No recording."
         # preload="none": the audited link is fetched when someone presses play.
@@ -289,7 +291,7 @@ class CallAdmin(ReadOnlyAdmin):
         try:
             return recordings.redirect_to_recording(call, request)
         except recordings.NoRecording:
-            raise Http404("This call has no recording.") from None
+            raise Http404(recordings.missing_reason(call)) from None
 
     def retry_view(self, request: HttpRequest, call_id: int) -> HttpResponseRedirect:
         if not self.has_change_permission(request):

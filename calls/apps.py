@@ -8,11 +8,12 @@ class CallsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from calls import metrics, selectors
+        from calls import metrics, retention, selectors
         from calls.serializers import CallSerializer
         from calls.webhooks import callrail, shunya
         from integrations import inbox
         from otto import metrics as otto_metrics
+        from otto import retention as otto_retention
         from otto import timeline
         from otto.models import Company
 
@@ -25,6 +26,13 @@ class CallsConfig(AppConfig):
             )
         )
         otto_metrics.register_collector("calls_by_stage", metrics.collect_calls_by_stage)
+        otto_retention.register(
+            "recordings",
+            "recordings",
+            retention.purge_recordings,
+            files_in_use=retention.recordings_in_use,
+        )
+        otto_retention.register("transcripts", "transcripts", retention.purge_transcripts)
         # The inbox knows no provider: calls owns the rows CallRail and Shunya events write.
         inbox.register(callrail.SOURCE)
         inbox.register(shunya.SOURCE)

@@ -80,6 +80,9 @@ class Call(models.Model):
     recording_sha256 = models.CharField(max_length=64, blank=True)
     recording_content_type = models.CharField(max_length=100, blank=True)
     recording_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Set when the tenant's retention window removed the audio (calls.retention); the
+    # recording facts above stay, to say what was there.
+    recording_purged_at = models.DateTimeField(null=True, blank=True)
 
     # CallRail's attribution, as it reports it.
     source_name = models.CharField(max_length=200, blank=True)
@@ -266,6 +269,8 @@ class Transcript(models.Model):
 
     redaction_counts = models.JSONField(default=dict, blank=True)
     redaction_spans = models.JSONField(default=list, blank=True)
+    # Set when the tenant's retention window blanked the text and utterances.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -56,6 +56,16 @@ def redirect_to_recording(call: Call, request: HttpRequest) -> HttpResponseRedir
     return response
 
 
+def missing_reason(call: Call) -> str:
+    """Why ``call`` has no recording to play, as the API and the admin say it."""
+    if call.recording_purged_at is not None:
+        return (
+            "This call's recording was deleted on "
+            f"{call.recording_purged_at:%Y-%m-%d} under the company's retention policy."
+        )
+    return "This call has no recording."
+
+
 def recording_url(call: Call) -> str:
     storage = call.recording.storage
     ttl = settings.RECORDING_URL_TTL_SECONDS

@@ -72,6 +72,7 @@ class TranscriptSerializer(serializers.ModelSerializer):
             "roles_corrected_by",
             "roles_corrected_at",
             "redaction_counts",
+            "purged_at",
             "created_at",
             "updated_at",
         ]
@@ -147,8 +148,15 @@ class CallSerializer(serializers.ModelSerializer):
             "handled_by",
             "tags",
             "has_recording",
+            "recording_purged_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "recording_purged_at": {
+                "help_text": "When the company's retention window deleted the audio; "
+                "null if it was never deleted."
+            }
+        }
 
     def get_has_recording(self, call: Call) -> bool:
         return bool(call.recording)

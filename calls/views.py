@@ -176,15 +176,19 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
                 description="Location: a short-lived link to the audio (S3 presigned or "
                 "signed local). Every request is audited."
             ),
-            404: OpenApiResponse(description="No such call, or it has no recording."),
+            404: OpenApiResponse(
+                description="No such call, or it has no recording (never had one, or the "
+                "company's retention window deleted it: `recording_purged_at`)."
+            ),
         }
     )
     @action(detail=True, methods=["get"])
     def recording(self, request: Request, pk: Any = None) -> HttpResponse:
+        call = self.get_object()
         try:
-            return recordings.redirect_to_recording(self.get_object(), request)
+            return recordings.redirect_to_recording(call, request)
         except recordings.NoRecording:
-            raise NotFound("This call has no recording.") from None
+            raise NotFound(recordings.missing_reason(call)) from None
 
 
 @require_GET

@@ -65,6 +65,9 @@ class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
 
     @admin.display(description="Body")
     def pretty_body(self, event: WebhookEvent) -> str:
+        if not event.body:
+            # Only a settled event's body is ever blanked (docs/retention.md).
+            return "None: blanked under the tenant's webhook-body retention window."
         try:
             text = json.dumps(json.loads(event.body), indent=2)
         except ValueError:

@@ -7,3 +7,9 @@ class IntegrationsConfig(AppConfig):
 
     name = "integrations"
     verbose_name = "Provider integrations"
+
+    def ready(self) -> None:
+        from integrations import services
+        from otto import retention
+
+        retention.register("webhook_bodies", "webhook_bodies", services.purge_webhook_bodies)

@@ -41,6 +41,7 @@ from integrations.models import WebhookEvent
 from otto.metrics import WEBHOOKS
 from otto.models import Company
 from otto.queues import Queue, enqueue
+from otto.retention import Purge
 
 logger = logging.getLogger(__name__)
 
@@ -346,3 +347,17 @@ def purge_events(now: datetime.datetime | None = None) -> int:
     if deleted:
         logger.info("purged %s unmatched or failed webhook event(s)", deleted)
     return deleted
+
+
+# Settled events whose body the tenant's webhook-body window blanks (otto.retention).
+SETTLED_STATUSES = (Status.PROCESSED, Status.DUPLICATE, Status.IGNORED)
+
+
+def purge_webhook_bodies(purge: Purge) -> int:
+    """Blank the bodies of the tenant's settled events older than its window; the row
+    (provider, type, dedupe key, status, times, headers) stays as the delivery's record.
+    A blanked event can no longer be replayed: its signature no longer verifies."""
+    rows = WebhookEvent.objects.filter(
+        company=purge.company, status__in=SETTLED_STATUSES, received_at__lt=purge.cutoff
+    ).exclude(body="")
+    return purge.blank(rows, body="")

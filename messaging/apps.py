@@ -10,9 +10,10 @@ class MessagingConfig(AppConfig):
         from calls import pipeline
         from calls.models import Call
         from integrations import inbox
-        from messaging import followups, kpis, recovery, selectors
+        from messaging import followups, kpis, recovery, retention, selectors
         from messaging.serializers import ConsentEventSerializer, MessageSerializer
         from messaging.webhooks import twilio
+        from otto import retention as otto_retention
         from otto import timeline
 
         # The inbox knows no provider: messaging owns the rows Twilio's events write.
@@ -40,3 +41,5 @@ class MessagingConfig(AppConfig):
                 serializer=ConsentEventSerializer,
             )
         )
+        otto_retention.register("messages", "messages", retention.purge_messages)
+        otto_retention.register("message_previews", "messages", retention.purge_previews)

@@ -120,6 +120,8 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["thread", "created_at", "id"], name="messaging_msg_thread_idx"),
+            # The retention purge: the tenant's texts older than its window.
+            models.Index(fields=["company", "created_at"], name="messaging_msg_company_idx"),
             models.Index(
                 fields=["status", "next_attempt_at"],
                 name="messaging_msg_due_idx",

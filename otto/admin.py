@@ -4,24 +4,28 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db import models
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django_q.admin import ScheduleAdmin as DjangoQScheduleAdmin
 from django_q.models import Schedule
 
-from otto import selectors, services
+from otto import retention, selectors, services
 from otto.crypto import Secret
 from otto.models import (
     CallRailCompany,
     Company,
     Contact,
     Membership,
+    PendingFileDeletion,
     PhoneNumber,
     QueueHeartbeat,
+    RetentionRun,
     User,
 )
 
 SECRET_FIELDS = ("callrail_api_key", "callrail_signing_key")
+RETENTION_FIELDS = tuple(retention.WINDOWS.values())
 
 
 @admin.register(User)
@@ -101,10 +105,17 @@ class CompanyForm(forms.ModelForm[Company]):
             "followup_text",
             "callrail_account_id",
             "twilio_number",
+            *RETENTION_FIELDS,
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in RETENTION_FIELDS:
+            # Model validators run only after clean(), and clean() already saves through
+            # the service: the bounds must be checked by the form field itself.
+            model_field = Company._meta.get_field(name)
+            assert isinstance(model_field, models.Field)  # noqa: S101 - narrows the type
+            self.fields[name].validators.extend(model_field.validators)
         if self.instance.pk:
             self.initial["callrail_company_ids"] = "\n".join(
                 selectors.callrail_company_ids(self.instance)
@@ -316,3 +327,47 @@ class ScheduleAdmin(DjangoQScheduleAdmin):  # type: ignore[misc]  # django-q2 is
     def resume(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         count = queryset.filter(repeats=0).update(repeats=-1)
         self.message_user(request, f"Resumed {count} schedule(s).", messages.SUCCESS)
+
+
+class ReadOnlyAdmin[M: Model](admin.ModelAdmin[M]):
+    """A record the system writes: staff read it, nobody edits or deletes it here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
+        return False
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin[RetentionRun]):
+    """What each retention purge removed, per tenant and kind (docs/retention.md)."""
+
+    list_display = ("company", "started_at", "finished_at", "purged", "error_count")
+    list_filter = ("company", ("finished_at", admin.EmptyFieldListFilter))
+    list_select_related = ("company",)
+    date_hierarchy = "started_at"
+    fields = ("company", "started_at", "finished_at", "counts", "errors")
+
+    @admin.display(description="Purged")
+    def purged(self, run: RetentionRun) -> str:
+        counts = run.counts or {}
+        return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()) if n) or "nothing"
+
+    @admin.display(description="Errors")
+    def error_count(self, run: RetentionRun) -> int:
+        return len(run.errors or [])
+
+
+@admin.register(PendingFileDeletion)
+class PendingFileDeletionAdmin(ReadOnlyAdmin[PendingFileDeletion]):
+    """Files no row points at any more whose deletion from storage has not succeeded yet;
+    the next retention run tries again."""
+
+    list_display = ("name", "kind", "company", "attempts", "last_error", "created_at")
+    list_filter = ("kind", "company")
+    list_select_related = ("company",)
+    search_fields = ("name",)

@@ -3,6 +3,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol, cast
 
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -82,6 +83,21 @@ class Analyzer(models.TextChoices):
     SHUNYA = "shunya", "Shunya"
 
 
+# Ten years: a longer window is a typo, not a policy (docs/retention.md).
+RETENTION_MAX_DAYS = 3650
+
+
+def retention_days(what: str) -> "models.PositiveIntegerField[int | None, int | None]":
+    """A retention window in days on Company; blank keeps ``what`` forever."""
+    return models.PositiveIntegerField(
+        f"days to keep {what}",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(RETENTION_MAX_DAYS)],
+        help_text=f"Older {what} are purged daily (docs/retention.md). Blank: kept forever.",
+    )
+
+
 class Company(models.Model):
     """A tenant: one home-services business and everything it owns."""
 
@@ -133,6 +149,11 @@ class Company(models.Model):
     # The answer to an inbound HELP (messaging); blank: a default naming the company and
     # how to opt out.
     sms_help_reply = models.CharField(max_length=320, blank=True)
+    # Retention windows (otto.retention); blank keeps the data forever.
+    retention_recordings_days = retention_days("recordings")
+    retention_transcripts_days = retention_days("transcripts")
+    retention_webhook_bodies_days = retention_days("webhook bodies")
+    retention_messages_days = retention_days("message bodies")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -302,3 +323,45 @@ class QueueHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RetentionRun(models.Model):
+    """One retention purge of one tenant: what it removed, per kind, and what went wrong."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="retention_runs")
+    started_at = models.DateTimeField()
+    # Null while it runs, or when its worker died mid-run (the next run carries on).
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # {"recordings": 3, "recording_files": 3, "transcripts": 5, ...}: rows purged per kind.
+    counts = models.JSONField(default=dict, blank=True)
+    # ["recordings: could not delete 4/recordings/9.mp3 from storage: ...", ...]
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "-started_at"], name="otto_retention_run_company_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"retention run of {self.company_id} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class PendingFileDeletion(models.Model):
+    """A file in storage that no row points at any more, kept here until storage confirms
+    its deletion: a failed delete is retried by the next retention run, never forgotten."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    # The registered purge that let go of it ("recordings").
+    kind = models.CharField(max_length=32)
+    name = models.CharField(max_length=255, unique=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["company", "id"], name="otto_pending_file_company_idx")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -153,12 +153,19 @@ def sync(schedule_model: Any = None) -> dict[str, int]:
 
 
 def _register_core() -> None:
-    from otto.tasks import heartbeat, prune_task_results, purge_idempotency_keys
+    from otto.tasks import (
+        heartbeat,
+        prune_task_results,
+        purge_idempotency_keys,
+        purge_retention,
+    )
 
     for queue in Queue:
         register(Job(f"heartbeat.{queue}", heartbeat, queue, minutes=1, args=(queue.value,)))
     register(Job("prune-task-results", prune_task_results, Queue.DEFAULT, minutes=24 * 60))
     register(Job("purge-idempotency-keys", purge_idempotency_keys, Queue.DEFAULT, minutes=24 * 60))
+    # Housekeeping, off the queue that ingests calls and webhooks (docs/retention.md).
+    register(Job("purge-retention", purge_retention, Queue.INDEXING, minutes=24 * 60))
 
 
 _register_core()

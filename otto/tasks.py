@@ -5,9 +5,10 @@ from datetime import timedelta
 from django.utils import timezone
 from django_q.conf import Conf
 
+from otto import retention
 from otto.idempotency import purge_expired_keys
-from otto.models import QueueHeartbeat
-from otto.queues import task
+from otto.models import Company, QueueHeartbeat
+from otto.queues import Queue, enqueue, task
 
 
 @task
@@ -38,3 +39,18 @@ def prune_task_results() -> None:
 def purge_idempotency_keys() -> None:
     """Forget stored POST responses older than IDEMPOTENCY_TTL_DAYS."""
     purge_expired_keys()
+
+
+@task
+def purge_retention() -> None:
+    """One purge task per tenant with a retention window (schedule, daily)."""
+    for company_id in retention.companies_with_work().values_list("pk", flat=True):
+        enqueue(Queue.INDEXING, purge_company_retention, company_id)
+
+
+@task
+def purge_company_retention(company_id: int) -> None:
+    """Purge what is past the tenant's retention windows (otto.retention)."""
+    company = Company.objects.filter(pk=company_id, is_active=True).first()
+    if company is not None:
+        retention.purge_company(company)

@@ -44,6 +44,8 @@ class StoredRecording:
             "recording_size": self.size,
             "recording_sha256": self.sha256,
             "recording_content_type": self.content_type[:100],
+            # Audio fetched again after the retention purge is there to play again.
+            "recording_purged_at": None,
         }
 
 
