@@ -312,17 +312,20 @@ def replay_event(event: WebhookEvent, *, actor: Any = None) -> str:
         return Status.DUPLICATE
     if not updated:
         raise ReplayRefused(f"event {event.pk} changed while being replayed; try again")
+    status = incoming.status
+    if incoming.status == Status.RECEIVED and source.processes:
+        status = process_event(event.pk) or Status.RECEIVED
+    # After processing: the tenant it resolved to (a Clerk organization is created by it).
+    replayed = WebhookEvent.objects.select_related("company").get(pk=event.pk)
     audit.record(
         AuditAction.WEBHOOK_REPLAYED,
-        company=company or event.company,
+        company=replayed.company,
         actor=actor,
         target_type="webhook_event",
         target_id=event.pk,
-        changes={"provider": event.provider, "event_type": changes["event_type"]},
+        changes={"provider": event.provider, "event_type": replayed.event_type, "status": status},
     )
-    if incoming.status == Status.RECEIVED and source.processes:
-        return process_event(event.pk) or Status.RECEIVED
-    return incoming.status
+    return status
 
 
 def _set_error(event: WebhookEvent, message: str) -> None:

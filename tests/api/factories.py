@@ -17,7 +17,7 @@ from django.db.models import Model
 from appointments.models import Appointment, KeySignal, Lead, Task
 from calls.models import Call
 from messaging.models import MissedCallRecovery, Thread
-from otto.models import Company, Contact
+from otto.models import AuditAction, AuditEvent, Company, Contact
 
 FACTORIES: dict[type[Model], Callable[[Company], Model]] = {}
 
@@ -154,4 +154,11 @@ def make_recovery(company: Company) -> MissedCallRecovery:
         cooldown_until=call.started_at + timedelta(hours=24),
         next_action_at=call.started_at + timedelta(hours=2),
         step=1,
+    )
+
+
+@factory(AuditEvent)
+def make_audit_event(company: Company) -> AuditEvent:
+    return AuditEvent.objects.create(
+        company=company, action=AuditAction.CALL_RETRIED, target_type="call", target_id="1"
     )
