@@ -352,6 +352,25 @@ def test_a_retry_from_the_admin_is_audited(admin_client, admin_user, acme, sandb
     assert (retried.company, retried.actor) == (acme, admin_user)
 
 
+@pytest.mark.parametrize(
+    ("button", "from_stage"), [("reingest", "ingest"), ("refetch-recording", "recording")]
+)
+def test_a_re_run_of_ingest_from_the_admin_is_audited(
+    admin_client, admin_user, acme, sandbox, worker, button, from_stage
+):
+    call = recorded_call(acme, "booked", stage=Stage.FAILED)
+
+    response = admin_client.post(f"/admin/calls/call/{call.pk}/{button}/")
+
+    assert response.status_code == 302
+    retried = only(AuditAction.CALL_RETRIED)
+    assert (retried.actor, retried.target_id, retried.details) == (
+        admin_user,
+        str(call.pk),
+        {"from_stage": from_stage},
+    )
+
+
 def test_a_reanalysis_from_the_admin_is_audited(admin_client, admin_user, acme, sandbox, run_tasks):
     call = analysed_call(acme, "booked")
 
