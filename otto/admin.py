@@ -395,6 +395,7 @@ class AuditEventAdmin(ReadOnlyAdmin[AuditEvent]):
     list_display = ("created_at", "company", "action", "actor_label", "target", "ip_address")
     list_filter = ("action", "company", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=target_id", "actor_label")
+    search_help_text = "A target id, an actor, or a phone number (finds its erasure and exports)."
     list_select_related = ("company",)
     ordering = ("-created_at", "-id")
     show_full_result_count = False
@@ -414,6 +415,18 @@ class AuditEventAdmin(ReadOnlyAdmin[AuditEvent]):
 
     def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str
+    ) -> tuple[QuerySet[AuditEvent], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            phone = services.check_phone(search_term.strip())
+        except ValidationError:
+            return found, duplicates
+        # An erased number is kept only as its hash: search by the hash.
+        hashes = erasure.phone_hashes(phone)
+        return found | queryset.filter(target_type="phone", target_id__in=hashes), duplicates
 
     @admin.display(description="Target")
     def target(self, event: AuditEvent) -> str:

@@ -162,6 +162,24 @@ def test_clerk_membership_events_are_audited(db, deliver):
     assert (changed.details["from"], changed.details["to"]) == ("manager", "csr")
 
 
+def test_a_membership_revoked_then_granted_again_is_restored(acme):
+    def from_clerk(**extra):
+        return services.record_membership(
+            acme, clerk_user_id="user_back", clerk_membership_id="orgmem_back", **extra
+        )
+
+    from_clerk(role=Role.CSR)
+    from_clerk(role=Role.CSR, deleted=True)
+    membership = from_clerk(role=Role.CSR)
+
+    actions = list(
+        AuditEvent.objects.filter(target_id=str(membership.pk))
+        .order_by("pk")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["membership.created", "membership.revoked", "membership.restored"]
+
+
 def test_clerk_renaming_and_deleting_the_organization_is_audited(db, deliver):
     deliver("organization.created")
     deliver("organization.updated")

@@ -376,6 +376,20 @@ def test_the_commands_refuse_an_unknown_company_or_a_bad_number(acme):
         call_command("export_contact", "--company", "acme", "--phone", "banana")
 
 
+def test_staff_find_an_erasure_in_the_admin_by_the_number(
+    admin_client, acme, people, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        erasure.erase_contact(acme, PHONE)
+
+    found = admin_client.get("/admin/otto/auditevent/", {"q": "(617) 555-0142"})
+    missed = admin_client.get("/admin/otto/auditevent/", {"q": "+16175550143"})
+
+    hashed = f"phone {erasure.phone_hash(PHONE)}"
+    assert hashed in found.content.decode()
+    assert hashed not in missed.content.decode()
+
+
 def test_the_admin_exports_selected_contacts(admin_client, admin_user, acme, people):
     ours, *_ = people
 
