@@ -9,8 +9,9 @@ registers what it owns in its ``AppConfig.ready()``::
 layer first (registration follows ``INSTALLED_APPS``, lowest first, and erasure goes in
 reverse: a part's rows may point at a lower part's rows, never the other way round). Files
 in storage are only collected meanwhile and deleted once the transaction has committed, so
-a failure part-way leaves the whole person in place. The only trace kept is the audit
-event, which names the number by its keyed hash (:func:`phone_hash`).
+a failure part-way leaves the whole person in place. The traces kept: the audit event,
+which names the number by its keyed hash (:func:`phone_hash`), and, where the number was
+opted out, an opt-out under its :func:`pseudonym` (messaging.erasure).
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ def phone_hash(phone: str, secret: str | None = None) -> str:
 def phone_hashes(phone: str) -> list[str]:
     """The number's hash under ``SECRET_KEY`` and each of ``SECRET_KEY_FALLBACKS``, so a
     key rotation done Django's way keeps finding what was erased under the old key."""
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return [phone_hash(phone, secret) for secret in secrets]
+    return [phone_hash(phone, secret) for secret in _secrets()]
 
 
 def pseudonym(phone: str, secret: str | None = None) -> str:
@@ -67,8 +67,11 @@ def pseudonym(phone: str, secret: str | None = None) -> str:
 
 def pseudonyms(phone: str) -> list[str]:
     """:func:`pseudonym` under every key :func:`phone_hashes` tries."""
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return [pseudonym(phone, secret) for secret in secrets]
+    return [pseudonym(phone, secret) for secret in _secrets()]
+
+
+def _secrets() -> list[str]:
+    return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
 
 
 @dataclass(frozen=True)
@@ -169,10 +172,6 @@ def parts() -> list[Part]:
     return list(_parts.values())
 
 
-class NotFound(Exception):
-    """Otto holds nothing on this number in this company."""
-
-
 def person(company: Company, phone: str) -> Person:
     """The person behind ``phone`` (any common format; ValidationError when it is none)."""
     from otto.services import check_phone
@@ -188,6 +187,7 @@ def erase_contact(
     their files in storage. Returns what was removed (``failed_files`` lists stored keys
     that could not be deleted; the rows are gone regardless)."""
     subject = person(company, phone)
+    hashed = phone_hash(subject.phone)
     erasure = Erasure()
     with transaction.atomic():
         for part in reversed(parts()):
@@ -198,9 +198,9 @@ def erase_contact(
             actor=actor,
             request=request,
             target_type="phone",
-            target_id=phone_hash(subject.phone),
+            target_id=hashed,
             changes={
-                "phone_hash": phone_hash(subject.phone),
+                "phone_hash": hashed,
                 "counts": dict(sorted(erasure.counts.items())),
                 "files": len(erasure.files),
             },
