@@ -4,6 +4,9 @@ managers through GET audit/ (their own tenant only) and by staff in the admin.""
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
+import sys
 
 import pytest
 from django.test import RequestFactory, override_settings
@@ -132,14 +135,11 @@ def test_forwarded_for_edge_cases(peer, xff, expected):
     assert client_ip(forwarded(peer, xff)) == expected
 
 
-def test_a_bad_trusted_proxies_entry_stops_the_settings(monkeypatch):
-    import subprocess
-    import sys
-
+def test_a_bad_trusted_proxies_entry_stops_the_settings():
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env={
-            **__import__("os").environ,
+            **os.environ,
             "DJANGO_SETTINGS_MODULE": "otto.settings",
             "TRUSTED_PROXIES": "10.0.0.0/8,not-an-ip",
         },
