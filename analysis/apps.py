@@ -6,6 +6,7 @@ class AnalysisConfig(AppConfig):
     verbose_name = "Call analysis and KPIs"
 
     def ready(self) -> None:
+        _register_erasure()
         from analysis import (
             filters,
             openapi,  # noqa: F401 -- registers ``analysis`` in the schema
@@ -37,3 +38,11 @@ class AnalysisConfig(AppConfig):
         )
         # An objection's quote is transcript text: it goes with the transcript's window.
         otto_retention.register("analysis_quotes", "transcripts", retention.purge_quotes)
+
+
+def _register_erasure() -> None:
+    """What this app holds on a person, for the core's erase_contact / export_contact."""
+    from analysis import erasure as analysis_erasure
+    from otto import erasure
+
+    erasure.register("analysis", erase=analysis_erasure.erase, export=analysis_erasure.export)

@@ -49,7 +49,8 @@ from calls import pipeline, stages
 from calls.models import Call, Transcript
 from calls.providers import PendingJob
 from integrations.errors import ProviderError
-from otto.models import Company, User
+from otto import audit
+from otto.models import AuditAction, Company, User
 from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
@@ -374,6 +375,15 @@ def reanalyze_call(
         )
         if not moved:
             raise ReanalysisRefused("the call changed stage meanwhile; reload it and try again")
+        if actor is not None:
+            # A person's re-run (ops in the admin); a command's pass is its Reanalysis row.
+            audit.record(
+                AuditAction.CALL_REANALYZED,
+                company=call.company,
+                actor=actor,
+                target_type="call",
+                target_id=call.pk,
+            )
         if not run_now:
             start_analysis(call)
     if not run_now:

@@ -6,6 +6,7 @@ class AppointmentsConfig(AppConfig):
     verbose_name = "Leads, appointments and tasks"
 
     def ready(self) -> None:
+        _register_erasure()
         from appointments import pipeline, tasks
         from calls import pipeline as calls_pipeline
         from calls import stages, sweeps
@@ -58,3 +59,13 @@ class AppointmentsConfig(AppConfig):
                 appointments=selectors.kpi_appointments,
             )
         )
+
+
+def _register_erasure() -> None:
+    """What this app holds on a person, for the core's erase_contact / export_contact."""
+    from appointments import erasure as appointments_erasure
+    from otto import erasure
+
+    erasure.register(
+        "appointments", erase=appointments_erasure.erase, export=appointments_erasure.export
+    )

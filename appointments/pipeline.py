@@ -28,6 +28,8 @@ from analysis.models import CallAnalysis
 from appointments.outcomes import write_outcomes
 from calls import pipeline, stages
 from calls.models import Call
+from otto import audit
+from otto.models import AuditAction
 from otto.queues import Queue, enqueue
 
 logger = logging.getLogger(__name__)
@@ -119,4 +121,11 @@ def reapply_outcomes(call: Call, *, actor: Any, reason: str = "") -> None:
         )
         if not moved:
             raise ReapplyRefused(f"call {call.pk} changed stage meanwhile; reload and try again")
+        audit.record(
+            AuditAction.CALL_OUTCOMES_REAPPLIED,
+            company=call.company,
+            actor=actor,
+            target_type="call",
+            target_id=call.pk,
+        )
         start_apply(call)

@@ -24,8 +24,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from calls import admin_pipeline, recordings, retries
 from calls.models import Call, RecordingAccess, Transcript
+from otto import audit
 from otto.admin_base import ReadOnlyAdmin
 from otto.logging import mask_phone
+from otto.models import AuditAction
 from otto.services import check_phone
 
 
@@ -370,7 +372,15 @@ class CallAdmin(ReadOnlyAdmin):
         # Each call goes to the service on its own: it carries its company, so a selection
         # spanning tenants never mixes them.
         for call in calls:
-            request_ingest(call, refetch_recording=refetch_recording)
+            if request_ingest(call, refetch_recording=refetch_recording):
+                audit.record(
+                    AuditAction.CALL_RETRIED,
+                    company=call.company,
+                    actor=request.user,
+                    target_type="call",
+                    target_id=call.pk,
+                    changes={"from_stage": "recording" if refetch_recording else "ingest"},
+                )
             count += 1
         self.message_user(request, f"{what} requested for {count} call(s).", messages.SUCCESS)
 

@@ -6,6 +6,7 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls and the pipeline"
 
     def ready(self) -> None:
+        _register_erasure()
         from django.db.models.signals import post_delete, post_save
 
         from calls import metrics, retention, selectors
@@ -42,3 +43,11 @@ class CallsConfig(AppConfig):
             signal.connect(
                 callrail.forget_tenants, sender=Company, dispatch_uid="callrail-forget-tenants"
             )
+
+
+def _register_erasure() -> None:
+    """What this app holds on a person, for the core's erase_contact / export_contact."""
+    from calls import erasure as calls_erasure
+    from otto import erasure
+
+    erasure.register("calls", erase=calls_erasure.erase, export=calls_erasure.export)

@@ -1,4 +1,6 @@
-"""Recording links: short-lived URLs to a call's audio, and the audit of who asked for one.
+"""Recording links: short-lived URLs to a call's audio, and the audit of who asked for one
+(a :class:`~calls.models.RecordingAccess` on the call and a ``recording.played`` event in
+the tenant's audit log, written together).
 
 On S3 the link is a presigned GET that expires by itself. Any other storage (the local
 filesystem on the embedded default) gets a link to :func:`calls.views.recording_file`
@@ -13,12 +15,14 @@ from typing import cast
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
 from calls.models import Call, RecordingAccess
-from otto.models import User
+from otto import audit
+from otto.models import AuditAction, User
 
 _SALT = "calls.recording"
 
@@ -44,13 +48,24 @@ def redirect_to_recording(call: Call, request: HttpRequest) -> HttpResponseRedir
     """
     if not call.recording:
         raise NoRecording(f"Call {call.pk} has no recording.")
-    RecordingAccess.objects.create(
-        company_id=call.company_id,
-        call=call,
-        # Both callers (the tenant viewset, the staff admin) serve signed-in users only.
-        user=cast(User, request.user),
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    # Both callers (the tenant viewset, the staff admin) serve signed-in users only.
+    user = cast(User, request.user)
+    with transaction.atomic():
+        # The call's own history of plays (its admin page), and the tenant's audit log.
+        RecordingAccess.objects.create(
+            company_id=call.company_id,
+            call=call,
+            user=user,
+            ip_address=audit.client_ip(request),
+        )
+        audit.record(
+            AuditAction.RECORDING_PLAYED,
+            company=call.company,
+            actor=user,
+            request=request,
+            target_type="call",
+            target_id=call.pk,
+        )
     response = HttpResponseRedirect(recording_url(call))
     add_never_cache_headers(response)
     return response

@@ -16,7 +16,8 @@ stage, whatever the call's stage:
 
 A retry resets ``attempts``, is one compare-and-set from the stage the call was seen in
 (a call that moved meanwhile is refused, not overwritten), and is audited as a
-:class:`~calls.models.CallStageChange` carrying the actor and the reason. A worker that
+:class:`~calls.models.CallStageChange` carrying the actor and the reason, and as a
+``call.retried`` event in the tenant's audit log (:mod:`otto.audit`). A worker that
 still held the call loses its lease and writes nothing.
 """
 
@@ -30,6 +31,8 @@ from django.utils import timezone
 
 from calls import pipeline, stages
 from calls.models import Call, CallStageChange, Transcript
+from otto import audit
+from otto.models import AuditAction
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,14 @@ def retry_stage(call: Call, *, actor: Any, from_stage: str | None = None, reason
         moved = services.request_ingest(call, refetch_recording=refetch, actor=actor, reason=note)
     if not moved:
         raise RetryRefused("The call changed stage meanwhile; reload it and try again.")
+    audit.record(
+        AuditAction.CALL_RETRIED,
+        company=call.company,
+        actor=actor,
+        target_type="call",
+        target_id=call.pk,
+        changes={"from_stage": from_stage},
+    )
     return from_stage
 
 

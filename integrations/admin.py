@@ -114,7 +114,7 @@ class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
         outcomes: dict[str, int] = {}
         for event in events:
             try:
-                status = services.replay_event(event)
+                status = services.replay_event(event, actor=request.user)
             except services.ReplayRefused as exc:
                 self.message_user(request, f"Not replayed: {exc}", messages.ERROR)
                 continue

@@ -38,8 +38,9 @@ from integrations.inbox import (
     store_event,
 )
 from integrations.models import WebhookEvent
+from otto import audit
 from otto.metrics import WEBHOOKS
-from otto.models import Company
+from otto.models import AuditAction, Company
 from otto.queues import Queue, enqueue
 from otto.retention import Purge
 
@@ -255,13 +256,14 @@ def reap_events(now: datetime.datetime | None = None) -> dict[str, int]:
     return {"failed": gave_up, "reset": reset, "enqueued": len(ids)}
 
 
-def replay_event(event: WebhookEvent) -> str:
+def replay_event(event: WebhookEvent, *, actor: Any = None) -> str:
     """Check a stored delivery again and re-run its processing; the resulting status.
 
     The signature is verified again where it can be (from the stored headers and body),
     the tenant is resolved again (an unmatched CallRail event matches once its tenant is
     configured), and the event never moves to another tenant: that raises
-    :class:`ReplayRefused` and changes nothing but ``last_error``.
+    :class:`ReplayRefused` and changes nothing but ``last_error``. A replay that goes
+    through is audited (``webhook.replayed``, with ``actor``, the ops user).
     """
     if event.status == Status.PROCESSING:
         raise ReplayRefused(f"event {event.pk} is being processed right now")
@@ -311,9 +313,20 @@ def replay_event(event: WebhookEvent) -> str:
         return Status.DUPLICATE
     if not updated:
         raise ReplayRefused(f"event {event.pk} changed while being replayed; try again")
+    status = incoming.status
     if incoming.status == Status.RECEIVED and source.processes:
-        return process_event(event.pk) or Status.RECEIVED
-    return incoming.status
+        status = process_event(event.pk) or Status.RECEIVED
+    # After processing: the tenant it resolved to (a Clerk organization is created by it).
+    replayed = WebhookEvent.objects.select_related("company").get(pk=event.pk)
+    audit.record(
+        AuditAction.WEBHOOK_REPLAYED,
+        company=replayed.company,
+        actor=actor,
+        target_type="webhook_event",
+        target_id=event.pk,
+        changes={"provider": event.provider, "event_type": replayed.event_type, "status": status},
+    )
+    return status
 
 
 def _set_error(event: WebhookEvent, message: str) -> None:

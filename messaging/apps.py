@@ -6,6 +6,7 @@ class MessagingConfig(AppConfig):
     verbose_name = "SMS, consent and follow-ups"
 
     def ready(self) -> None:
+        _register_erasure()
         from analysis import kpis as analysis_kpis
         from calls import pipeline
         from calls.models import Call
@@ -43,3 +44,11 @@ class MessagingConfig(AppConfig):
         )
         otto_retention.register("messages", "messages", retention.purge_messages)
         otto_retention.register("message_previews", "messages", retention.purge_previews)
+
+
+def _register_erasure() -> None:
+    """What this app holds on a person, for the core's erase_contact / export_contact."""
+    from messaging import erasure as messaging_erasure
+    from otto import erasure
+
+    erasure.register("messaging", erase=messaging_erasure.erase, export=messaging_erasure.export)

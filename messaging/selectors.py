@@ -7,6 +7,7 @@ import datetime
 from django.db.models import Q, QuerySet
 
 from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
+from otto.erasure import pseudonyms
 from otto.models import Company, Contact, Role, User
 
 Action = ConsentEvent.Action
@@ -39,11 +40,17 @@ def contact_consent(
     return ConsentEvent.objects.filter(company=company, phone=contact.phone)
 
 
+def consent_keys(phone: str) -> list[str]:
+    """The ledger's keys for a number: the number, and the pseudonym an erasure kept its
+    opt-outs under (messaging.erasure), so an opt-out outlives the erasure."""
+    return [phone, *pseudonyms(phone)]
+
+
 def consent_history(company: Company, phone: str, channel: str) -> QuerySet[ConsentEvent]:
     """Newest first."""
-    return ConsentEvent.objects.filter(company=company, phone=phone, channel=channel).order_by(
-        "-created_at", "-id"
-    )
+    return ConsentEvent.objects.filter(
+        company=company, phone__in=consent_keys(phone), channel=channel
+    ).order_by("-created_at", "-id")
 
 
 def latest_consent(
@@ -69,7 +76,7 @@ def ai_voice_consented(company: Company, phone: str) -> bool:
     """An AI call may go only after an ai_voice opt-in that no opt-out on any channel
     (STOP included) has followed: a revocation is taken to cover every automated channel."""
     latest = (
-        ConsentEvent.objects.filter(company=company, phone=phone)
+        ConsentEvent.objects.filter(company=company, phone__in=consent_keys(phone))
         .filter(Q(channel=ConsentEvent.Channel.AI_VOICE) | Q(action=Action.OPT_OUT))
         .exclude(action=Action.HELP)
         .order_by("-created_at", "-id")

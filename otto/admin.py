@@ -1,18 +1,27 @@
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
-from django.db import models
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 from django_q.admin import ScheduleAdmin as DjangoQScheduleAdmin
 from django_q.models import Schedule
 
-from otto import retention, selectors, services
+from otto import erasure, retention, selectors, services
+from otto.admin_base import ReadOnlyAdmin
 from otto.crypto import Secret
+from otto.logging import mask_phone
 from otto.models import (
+    AuditAction,
+    AuditEvent,
     CallRailCompany,
     Company,
     Contact,
@@ -237,19 +246,77 @@ class CompanyAdmin(admin.ModelAdmin[Company]):
             # update_company saved it while the form was validated (so its errors could be
             # shown on the form); saving the form's copy again would only race it.
             return
+        secrets = []
         for name in SECRET_FIELDS:
             if form.cleaned_data.get(f"new_{name}"):
                 setattr(company, name, Secret(form.cleaned_data[f"new_{name}"]))
+                secrets.append(name)
         super().save_model(request, company, form, change)
+        fields = sorted(set(form.changed_data) & set(form.Meta.fields))
+        services.audit_company_created(
+            company, fields, secrets, actor=request.user, request=request
+        )
 
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin[Membership]):
+    """Staff may fix a membership by hand; every change lands in the audit log."""
+
     list_display = ("user", "company", "role", "revoked_at", "created_at")
     list_filter = ("role", "company", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("user__email", "user__clerk_user_id", "company__name")
     list_select_related = ("user", "company")
     raw_id_fields = ("user", "company")
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        membership: Membership,
+        form: forms.ModelForm[Membership],
+        change: bool,
+    ) -> None:
+        super().save_model(request, membership, form, change)
+        role = membership.role
+        if not change:
+            services.audit_membership(
+                AuditAction.MEMBERSHIP_CREATED, membership, "admin", request.user, role=role
+            )
+            return
+        if "role" in form.changed_data:
+            services.audit_membership(
+                AuditAction.MEMBERSHIP_ROLE_CHANGED,
+                membership,
+                "admin",
+                request.user,
+                **{"from": form.initial.get("role"), "to": role},
+            )
+        if "revoked_at" in form.changed_data:
+            action = (
+                AuditAction.MEMBERSHIP_REVOKED
+                if membership.revoked_at is not None
+                else AuditAction.MEMBERSHIP_RESTORED
+            )
+            services.audit_membership(action, membership, "admin", request.user, role=role)
+        other = sorted(set(form.changed_data) - {"role", "revoked_at"})
+        if other:
+            services.audit_membership(
+                AuditAction.MEMBERSHIP_CHANGED, membership, "admin", request.user, fields=other
+            )
+
+    def delete_model(self, request: HttpRequest, membership: Membership) -> None:
+        self.delete_queryset(request, Membership.objects.filter(pk=membership.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        with transaction.atomic():
+            for membership in queryset.select_related("company"):
+                services.audit_membership(
+                    AuditAction.MEMBERSHIP_DELETED,
+                    membership,
+                    "admin",
+                    request.user,
+                    role=membership.role,
+                )
+            queryset.delete()
 
 
 @admin.register(PhoneNumber)
@@ -285,6 +352,98 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
     search_fields = ("phone", "name", "email")
     list_select_related = ("company",)
     raw_id_fields = ("company",)
+    actions = ("export_contacts", "erase_contacts")
+
+    @admin.action(description="Export everything Otto holds on the selected contacts (JSON)")
+    def export_contacts(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse:
+        exports = [
+            erasure.export_contact(contact.company, contact.phone, actor=request.user)
+            for contact in queryset.select_related("company").order_by("pk")
+        ]
+        response = HttpResponse(
+            json.dumps(exports, cls=DjangoJSONEncoder, indent=2), content_type="application/json"
+        )
+        response["Content-Disposition"] = 'attachment; filename="otto-contact-export.json"'
+        add_never_cache_headers(response)
+        return response
+
+    @admin.action(
+        description="Erase the selected contacts everywhere (asks to confirm)",
+        permissions=["delete"],
+    )
+    def erase_contacts(
+        self, request: HttpRequest, queryset: QuerySet[Contact]
+    ) -> HttpResponse | None:
+        contacts = list(queryset.select_related("company").order_by("pk"))
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Erase contacts everywhere?",
+                "opts": self.model._meta,
+                "contacts": [(contact, mask_phone(contact.phone)) for contact in contacts],
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/otto/contact/erase_confirmation.html", context)
+        for contact in contacts:
+            erased = erasure.erase_contact(contact.company, contact.phone, actor=request.user)
+            counts = ", ".join(f"{count} {kind}" for kind, count in sorted(erased.counts.items()))
+            self.message_user(
+                request,
+                f"Erased {mask_phone(contact.phone)} of {contact.company}: {counts}.",
+                messages.SUCCESS,
+            )
+            if erased.failed_files:
+                self.message_user(
+                    request,
+                    "Stored files left to remove by hand: " + ", ".join(erased.failed_files),
+                    messages.ERROR,
+                )
+        return None
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin[AuditEvent]):
+    """The audit log, every tenant's and the staff-wide events: read-only evidence."""
+
+    list_display = ("created_at", "company", "action", "actor_label", "target", "ip_address")
+    list_filter = ("action", "company", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=target_id", "actor_label")
+    search_help_text = "A target id, an actor, or a phone number (finds its erasure and exports)."
+    list_select_related = ("company",)
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+    fields = (
+        "created_at",
+        "company",
+        "action",
+        "actor",
+        "actor_label",
+        "target_type",
+        "target_id",
+        "details",
+        "ip_address",
+        "user_agent",
+    )
+    readonly_fields = fields
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str
+    ) -> tuple[QuerySet[AuditEvent], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            phone = services.check_phone(search_term.strip())
+        except ValidationError:
+            return found, duplicates
+        # An erased number is kept only as its hash: search by the hash.
+        hashes = erasure.phone_hashes(phone)
+        return found | queryset.filter(target_type="phone", target_id__in=hashes), duplicates
+
+    @admin.display(description="Target")
+    def target(self, event: AuditEvent) -> str:
+        return f"{event.target_type} {event.target_id}".strip() or "-"
 
 
 @admin.register(QueueHeartbeat)
@@ -327,19 +486,6 @@ class ScheduleAdmin(DjangoQScheduleAdmin):  # type: ignore[misc]  # django-q2 is
     def resume(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         count = queryset.filter(repeats=0).update(repeats=-1)
         self.message_user(request, f"Resumed {count} schedule(s).", messages.SUCCESS)
-
-
-class ReadOnlyAdmin[M: Model](admin.ModelAdmin[M]):
-    """A record the system writes: staff read it, nobody edits or deletes it here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: M | None = None) -> bool:
-        return False
 
 
 @admin.register(RetentionRun)

@@ -7,6 +7,7 @@ from otto import views
 
 router = SimpleRouter()
 router.register("contacts", views.ContactViewSet, basename="contact")
+router.register("audit", views.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),

@@ -23,6 +23,11 @@ class OttoConfig(AppConfig):
         # The core owns Company, User and Membership, the rows Clerk's events write.
         inbox.register(clerk.SOURCE)
 
+        # Contact erasure and export: the core's own rows; each app registers its own.
+        from otto import erasure
+
+        erasure.register_core()
+
         post_migrate.connect(_sync_schedules, sender=self)
 
 

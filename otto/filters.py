@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from otto import selectors
-from otto.models import Contact
+from otto.models import AuditAction, AuditEvent, Contact
 
 
 class UTCIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter is untyped
@@ -58,3 +58,18 @@ class ContactFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-f
         self, queryset: QuerySet[Contact], name: str, value: str
     ) -> QuerySet[Contact]:
         return selectors.search_contacts(queryset, value)
+
+
+class AuditEventFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
+    action = django_filters.MultipleChoiceFilter(
+        choices=AuditAction.choices, help_text="One or more actions (repeat the parameter)."
+    )
+    actor = IdFilter(field_name="actor", help_text="The acting user's id.")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    target_type = django_filters.CharFilter(help_text="e.g. call, membership, company, phone.")
+    target_id = django_filters.CharFilter()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "actor", "created_after", "created_before", "target_type", "target_id"]

@@ -365,3 +365,89 @@ class PendingFileDeletion(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AuditAction(models.TextChoices):
+    """What an audit event records. Stored as the value; add, never rename."""
+
+    RECORDING_PLAYED = "recording.played", "Recording played"
+    CONTACT_EXPORTED = "contact.exported", "Contact exported"
+    CONTACT_ERASED = "contact.erased", "Contact erased"
+    MEMBERSHIP_CREATED = "membership.created", "Membership created"
+    MEMBERSHIP_ROLE_CHANGED = "membership.role_changed", "Membership role changed"
+    MEMBERSHIP_REVOKED = "membership.revoked", "Membership revoked"
+    MEMBERSHIP_RESTORED = "membership.restored", "Membership restored"
+    MEMBERSHIP_DELETED = "membership.deleted", "Membership deleted"
+    # Any other field of a membership, changed by hand in the admin.
+    MEMBERSHIP_CHANGED = "membership.changed", "Membership changed"
+    COMPANY_SETTINGS_CHANGED = "company.settings_changed", "Company settings changed"
+    COMPANY_SECRET_CHANGED = "company.secret_changed", "Company secret changed"
+    CALL_RETRIED = "call.retried", "Call retried"
+    CALL_REANALYZED = "call.reanalyzed", "Call re-analysed"
+    CALL_OUTCOMES_REAPPLIED = "call.outcomes_reapplied", "Call outcomes re-applied"
+    WEBHOOK_REPLAYED = "webhook.replayed", "Webhook replayed"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    """Reads only: the log is evidence, so bulk writes that would rewrite it are refused."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ValueError("audit events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValueError("audit events are append-only")
+
+    update.alters_data = True  # type: ignore[attr-defined]  # as TimestampedQuerySet
+    delete.alters_data = True  # type: ignore[attr-defined]  # as above
+
+
+class AuditEvent(models.Model):
+    """One audited action: who did what to which row, from where (append-only).
+
+    Written only through :func:`otto.audit.record`. ``details`` holds field names and
+    counts, never a secret's value nor a phone number in clear (an erased number is kept
+    as its keyed hash, :func:`otto.erasure.phone_hash`).
+    """
+
+    # PROTECT: a tenant is deactivated, never deleted while its audit trail exists.
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Who, as read when it happened (the email, or "system"/"clerk"): kept if the user goes.
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = models.Manager.from_queryset(AuditEventQuerySet)()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "-created_at"], name="otto_audit_company_idx"),
+            models.Index(fields=["action", "-created_at"], name="otto_audit_action_idx"),
+            models.Index(
+                fields=["company", "target_type", "target_id"], name="otto_audit_target_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.action} by {self.actor_label or 'system'} at {self.created_at:%Y-%m-%d %H:%M}"
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Evidence: an event is written once and never edited.
+        if self.pk is not None:
+            raise ValueError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("audit events are append-only")

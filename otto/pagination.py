@@ -12,3 +12,9 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-created_at"
+
+
+class AuditCursorPagination(CursorPagination):
+    # Newest first; the id orders events written in the same microsecond.
+    # DRF takes a tuple here; the stubs type ordering as a single str.
+    ordering = ("-created_at", "-id")  # type: ignore[assignment]

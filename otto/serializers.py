@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from otto.models import Analyzer, Company, Contact, Role, Transcriber
+from otto.models import Analyzer, AuditEvent, Company, Contact, Role, Transcriber
 from otto.services import check_phone
 from otto.timeline import Cursor
 
@@ -275,3 +275,37 @@ class TimelineItemSerializer(serializers.Serializer[dict[str, Any]]):
 class TimelinePageSerializer(serializers.Serializer[dict[str, Any]]):
     next = serializers.URLField(allow_null=True)
     results = TimelineItemSerializer(many=True)
+
+
+class AuditActorSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+
+
+class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
+    actor = AuditActorSerializer(
+        allow_null=True, read_only=True, help_text="Null: the system or a provider event."
+    )
+    actor_label = serializers.CharField(
+        read_only=True, help_text="Who acted, as read at the time (an email, or e.g. 'system')."
+    )
+    details = serializers.JSONField(
+        read_only=True, help_text="Field names, counts and ids; never a secret or a number."
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "action",
+            "actor",
+            "actor_label",
+            "target_type",
+            "target_id",
+            "details",
+            "ip_address",
+            "user_agent",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -10,13 +10,23 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from integrations.callrail.client import CallRailClient
 from integrations.errors import ProviderError
-from otto import selectors
+from otto import audit, selectors
 from otto.crypto import Secret
-from otto.models import CallRailCompany, Company, Contact, Membership, PhoneNumber, Role, User
+from otto.models import (
+    AuditAction,
+    CallRailCompany,
+    Company,
+    Contact,
+    Membership,
+    PhoneNumber,
+    Role,
+    User,
+)
 
 
 class MembershipRevoked(Exception):
@@ -155,13 +165,37 @@ def _apply_token(
     )
     if membership.revoked_at is not None:
         raise MembershipRevoked(f"membership {membership.pk} was revoked")
+    if created:
+        audit_membership(AuditAction.MEMBERSHIP_CREATED, membership, "token", role=role)
     if not created and membership.role != role and issued_at > membership.updated_at:
         updated = Membership.objects.filter(
             pk=membership.pk, revoked_at__isnull=True, updated_at__lt=issued_at
         ).update(role=role, updated_at=timezone.now())
         if updated:
+            audit_membership(
+                AuditAction.MEMBERSHIP_ROLE_CHANGED,
+                membership,
+                "token",
+                **{"from": membership.role, "to": role},
+            )
             membership.role = role
     return membership
+
+
+def audit_membership(
+    action: AuditAction, membership: Membership, source: str, actor: Any = None, **details: Any
+) -> None:
+    """A membership change, for the tenant's audit log. ``source`` says who reported it:
+    a Clerk session ``token``, a Clerk ``webhook`` event, or the ``admin``."""
+    audit.record(
+        action,
+        company=membership.company,
+        actor=actor,
+        actor_label="" if actor is not None else f"clerk {source}",
+        target_type="membership",
+        target_id=membership.pk,
+        changes={"user": membership.user_id, "source": source, **details},
+    )
 
 
 def _apply_event(
@@ -175,29 +209,41 @@ def _apply_event(
         raise MembershipReplaced(
             f"membership {clerk_membership_id} was replaced by {membership.clerk_membership_id}"
         )
+    revoked = AuditAction.MEMBERSHIP_REVOKED
     if revoke:
         if membership is not None:
             if membership.revoked_at is None:
                 membership.revoked_at = timezone.now()
                 membership.save(update_fields=["revoked_at", "updated_at"])
+                audit_membership(revoked, membership, "webhook", role=membership.role)
             return membership
         if role is None:
             return None
-        return Membership.objects.create(
+        membership = Membership.objects.create(
             user=user,
             company=company,
             role=role,
             clerk_membership_id=clerk_membership_id,
             revoked_at=timezone.now(),
         )
+        audit_membership(revoked, membership, "webhook", role=role)
+        return membership
     assert role is not None  # noqa: S101 - revoke is set whenever role is None
     if membership is None:
-        return Membership.objects.create(
+        membership = Membership.objects.create(
             user=user, company=company, role=role, clerk_membership_id=clerk_membership_id
         )
+        audit_membership(AuditAction.MEMBERSHIP_CREATED, membership, "webhook", role=role)
+        return membership
+    before, was_revoked = membership.role, membership.revoked_at is not None
     membership.role, membership.clerk_membership_id = role, clerk_membership_id
     membership.revoked_at = None
     membership.save(update_fields=["role", "clerk_membership_id", "revoked_at", "updated_at"])
+    if was_revoked:
+        audit_membership(AuditAction.MEMBERSHIP_RESTORED, membership, "webhook", role=role)
+    if before != role:
+        changed = AuditAction.MEMBERSHIP_ROLE_CHANGED
+        audit_membership(changed, membership, "webhook", **{"from": before, "to": role})
     return membership
 
 
@@ -238,7 +284,7 @@ class CallRailUnavailable(Exception):
         self.retry_after = retry_after
 
 
-def update_company(company: Company, **changes: Any) -> Company:
+def update_company(company: Company, *, actor: Any = None, **changes: Any) -> Company:
     """Apply a settings change: the only writer of CallRail ids and phone numbers.
 
     ``tracking_numbers`` and ``callrail_company_ids`` replace their sets; a secret given as
@@ -246,13 +292,14 @@ def update_company(company: Company, **changes: Any) -> Company:
     ids another tenant holds :class:`CallRailCompanyTaken`. A newly claimed CallRail id (or
     every id, when the key or account changes) must be listed by the tenant's own CallRail
     key and account first (:func:`check_callrail_claim`), asked before the transaction
-    opens. Nothing changes unless everything does.
+    opens. Nothing changes unless everything does. What changed is audited by field name
+    (secrets apart, never their values), with ``actor``.
     """
     callrail_ids = changes.pop("callrail_company_ids", None)
     if callrail_ids is not None:
         callrail_ids = _distinct(str(value).strip() for value in callrail_ids)
     check_callrail_claim(company, callrail_ids, changes)
-    return _apply_company_changes(company, changes, callrail_ids)
+    return _apply_company_changes(company, changes, callrail_ids, actor=actor)
 
 
 def _distinct(values: Iterable[str]) -> list[str]:
@@ -341,9 +388,10 @@ def _current(company: Company, name: str) -> Any:
 
 @transaction.atomic
 def _apply_company_changes(
-    company: Company, changes: dict[str, Any], callrail_ids: list[str] | None
+    company: Company, changes: dict[str, Any], callrail_ids: list[str] | None, *, actor: Any
 ) -> Company:
     company = Company.objects.select_for_update().get(pk=company.pk)
+    audit_company_changes(company, changes, callrail_ids, actor=actor)
     tracking = changes.pop("tracking_numbers", None)
     twilio_number = changes.get("twilio_number", company.twilio_number)
     current_tracking = tracking if tracking is not None else selectors.tracking_numbers(company)
@@ -363,6 +411,100 @@ def _apply_company_changes(
     if callrail_ids is not None:
         _replace_callrail_ids(company, callrail_ids)
     return company
+
+
+_COMPANY_FIELDS = frozenset(field.name for field in Company._meta.concrete_fields)
+
+
+def audit_company_changes(
+    company: Company,
+    changes: dict[str, Any],
+    callrail_ids: list[str] | None = None,
+    *,
+    actor: Any = None,
+    actor_label: str = "",
+) -> None:
+    """Audit which of ``changes`` differ from ``company`` as stored: the names of settings
+    (``company.settings_changed``) and of secrets set or cleared
+    (``company.secret_changed``), never a value. Nothing is recorded for no change."""
+    current: dict[str, Any] = {
+        "tracking_numbers": selectors.tracking_numbers(company),
+        "callrail_company_ids": selectors.callrail_company_ids(company),
+    }
+    wanted = dict(changes)
+    if callrail_ids is not None:
+        wanted["callrail_company_ids"] = callrail_ids
+    settings_changed: list[str] = []
+    secrets_set: list[str] = []
+    secrets_cleared: list[str] = []
+    for name, value in sorted(wanted.items()):
+        if name in SECRET_FIELDS:
+            new = value or None
+            if new != _current(company, name):
+                (secrets_set if new else secrets_cleared).append(name)
+            continue
+        if name not in current and name not in _COMPANY_FIELDS:
+            continue  # not a setting (the admin form passes its own inputs along too)
+        before = current[name] if name in current else getattr(company, name)
+        if name in current:
+            before, value = sorted(before), sorted(value)
+        if before != value:
+            settings_changed.append(name)
+    if settings_changed:
+        _audit_company(
+            AuditAction.COMPANY_SETTINGS_CHANGED,
+            company,
+            {"fields": settings_changed},
+            actor=actor,
+            actor_label=actor_label,
+        )
+    if secrets_set or secrets_cleared:
+        _audit_company(
+            AuditAction.COMPANY_SECRET_CHANGED,
+            company,
+            {"set": secrets_set, "cleared": secrets_cleared},
+            actor=actor,
+            actor_label=actor_label,
+        )
+
+
+def _audit_company(
+    action: AuditAction,
+    company: Company,
+    details: dict[str, Any],
+    *,
+    actor: Any,
+    actor_label: str = "",
+    request: HttpRequest | None = None,
+) -> None:
+    audit.record(
+        action,
+        company=company,
+        actor=actor,
+        actor_label=actor_label,
+        request=request,
+        target_type="company",
+        target_id=company.pk,
+        changes=details,
+    )
+
+
+def audit_company_created(
+    company: Company, fields: list[str], secrets: list[str], *, actor: Any, request: HttpRequest
+) -> None:
+    """A company made by hand (the admin): the settings and secrets it started with."""
+    details = {"created": True, "fields": sorted(fields)}
+    _audit_company(
+        AuditAction.COMPANY_SETTINGS_CHANGED, company, details, actor=actor, request=request
+    )
+    if secrets:
+        _audit_company(
+            AuditAction.COMPANY_SECRET_CHANGED,
+            company,
+            {"set": secrets, "cleared": []},
+            actor=actor,
+            request=request,
+        )
 
 
 def _replace_numbers(company: Company, kind: str, numbers: list[str]) -> None:

@@ -3,6 +3,7 @@
 Defaults are safe for production; `make run` opts into development explicitly.
 """
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "otto.middleware.MetricsMiddleware",
     "otto.middleware.RequestIdMiddleware",
+    # Binds the request for otto.audit.record (client address, user agent).
+    "otto.audit.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -460,6 +463,16 @@ SPECTACULAR_SETTINGS = {
 # --- security --------------------------------------------------------------------------
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies (IPs or CIDRs) whose X-Forwarded-For is believed for the client address the audit
+# log records (otto.audit.client_ip); from anyone else the header is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR network."
+        ) from None
 SECURE_SSL_REDIRECT = False  # TLS ends at the platform's edge; health checks speak HTTP
 SESSION_COOKIE_SECURE = not DEVELOPMENT
 CSRF_COOKIE_SECURE = not DEVELOPMENT

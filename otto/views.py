@@ -1,9 +1,10 @@
-"""The tenant core's endpoints: ``me/``, ``company/``, ``contacts/``."""
+"""The tenant core's endpoints: ``me/``, ``company/``, ``contacts/``, ``audit/``."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
@@ -13,10 +14,12 @@ from rest_framework.utils.urls import replace_query_param
 
 from otto import selectors, services, timeline
 from otto.auth import TenantRequest
-from otto.filters import ContactFilter
-from otto.models import Company, Contact
+from otto.filters import AuditEventFilter, ContactFilter
+from otto.models import AuditEvent, Company, Contact
+from otto.pagination import AuditCursorPagination
 from otto.permissions import ALL_ROLES, MANAGERS, OFFICE
 from otto.serializers import (
+    AuditEventSerializer,
     CompanySerializer,
     ContactSerializer,
     MeSerializer,
@@ -74,7 +77,9 @@ class CompanyView(TenantAPIView):
         serializer = CompanySerializer(request.company, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         try:
-            company = services.update_company(request.company, **serializer.validated_data)
+            company = services.update_company(
+                request.company, actor=request.user, **serializer.validated_data
+            )
         except services.NumbersTaken as exc:
             raise Conflict(
                 "These numbers belong to another Otto account.", {"numbers": exc.numbers}
@@ -199,6 +204,19 @@ class ContactViewSet(
             )
         page = {"next": next_url, "results": [item.data() for item in items]}
         return Response(TimelinePageSerializer(page).data)
+
+
+class AuditEventViewSet(mixins.ListModelMixin, TenantViewSet[AuditEvent]):
+    """The tenant's audit log, newest first (managers): recording plays, exports and
+    erasures, role and settings changes, ops retries and replays (docs/governance.md)."""
+
+    queryset = AuditEvent.objects.select_related("actor")
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilter
+    pagination_class = AuditCursorPagination
+    # The order is fixed (the cursor depends on it).
+    filter_backends = [DjangoFilterBackend]
+    roles = {"default": MANAGERS}
 
 
 def _duplicate(exc: services.DuplicateContact) -> Conflict:

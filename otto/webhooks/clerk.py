@@ -50,9 +50,12 @@ from integrations.inbox import (
 from integrations.models import ClerkObjectVersion, Provider, WebhookEvent
 from otto import services
 from otto.auth import map_role
-from otto.models import Company, Membership, User
+from otto.models import AuditAction, Company, Membership, User
 
 Status = WebhookEvent.Status
+
+# Who changed a company or membership, in the audit log, when a Clerk event did.
+CLERK_ACTOR = "clerk webhook"
 
 HEADERS = ("svix-id", "svix-timestamp", "svix-signature", "content-type", "user-agent")
 
@@ -173,7 +176,12 @@ def delete_user(event: WebhookEvent) -> HandlerResult | None:
     # Created inactive when unknown, so a late membership event cannot grant access.
     user, _ = _user(data.id, is_active=False)
     User.objects.filter(pk=user.pk).update(is_active=False)
-    Membership.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    live = Membership.objects.filter(user=user, revoked_at__isnull=True).select_related("company")
+    for membership in live:
+        services.audit_membership(
+            AuditAction.MEMBERSHIP_REVOKED, membership, "webhook", role=membership.role
+        )
+    live.update(revoked_at=timezone.now())
     return None
 
 
@@ -213,6 +221,7 @@ def sync_organization(event: WebhookEvent) -> HandlerResult | None:
     if company is None:
         company = _create_company(data)
     elif data.name and company.name != data.name:
+        services.audit_company_changes(company, {"name": data.name}, actor_label=CLERK_ACTOR)
         company.name = data.name
         company.save(update_fields=["name", "updated_at"])
     # Memberships that arrived before their organization converge now.
@@ -235,6 +244,8 @@ def delete_organization(event: WebhookEvent) -> HandlerResult | None:
         return _superseded(data.id, company)
     if company is None:
         return HandlerResult(note=f"organization {data.id} was never a tenant; nothing to do")
+    if company.is_active:
+        services.audit_company_changes(company, {"is_active": False}, actor_label=CLERK_ACTOR)
     Company.objects.filter(pk=company.pk).update(is_active=False, updated_at=timezone.now())
     return HandlerResult(company=company)
 

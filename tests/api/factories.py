@@ -17,7 +17,7 @@ from django.db.models import Model
 from appointments.models import Appointment, KeySignal, Lead, Task
 from calls.models import Call
 from messaging.models import FollowUp, MissedCallRecovery, Thread
-from otto.models import Company, Contact
+from otto.models import AuditAction, AuditEvent, Company, Contact
 
 FACTORIES: dict[type[Model], Callable[[Company], Model]] = {}
 
@@ -169,4 +169,11 @@ def make_followup(company: Company) -> FollowUp:
         body="Hi, following up on your call.",
         drafted_by=FollowUp.DraftedBy.TEMPLATE,
         scheduled_for=call.started_at + timedelta(hours=1),
+    )
+
+
+@factory(AuditEvent)
+def make_audit_event(company: Company) -> AuditEvent:
+    return AuditEvent.objects.create(
+        company=company, action=AuditAction.CALL_RETRIED, target_type="call", target_id="1"
     )
