@@ -162,7 +162,7 @@ def replay_view(model_admin: CallAdmin, request: HttpRequest, event_id: int) -> 
         raise PermissionDenied
     event = get_object_or_404(WebhookEvent, pk=event_id)
     try:
-        status = inbox.replay_event(event)
+        status = inbox.replay_event(event, actor=request.user)
     except inbox.ReplayRefused as exc:
         model_admin.message_user(request, f"Not replayed: {exc}", messages.ERROR)
     else:

@@ -15,6 +15,7 @@ from django_q.models import Task
 
 from calls.models import Call, CallStageChange
 from integrations.models import WebhookEvent
+from otto.models import AuditAction, AuditEvent
 from otto.webhooks import clerk as clerk_webhooks
 from tests.api.factories import CallFactory
 from tests.integrations.fixtures import CLERK_SECRET, load, post_clerk
@@ -308,6 +309,10 @@ def test_failed_events_are_listed_and_replayed_from_the_page(admin_client, faile
     failed_event.refresh_from_db()
     assert failed_event.status == WebhookEvent.Status.PROCESSED
     assert f"Event {failed_event.pk} replayed: processed." in response.content.decode()
+    # the replay is in the audit log, with the staff user who pressed the button
+    replayed = AuditEvent.objects.get(action=AuditAction.WEBHOOK_REPLAYED)
+    staff = response.wsgi_request.user
+    assert (replayed.actor, replayed.target_id) == (staff, str(failed_event.pk))
 
 
 def test_a_refused_replay_says_why(admin_client, failed_event):
