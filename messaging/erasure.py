@@ -1,5 +1,5 @@
 """What messaging holds on a person, for :mod:`otto.erasure`: threads and messages with
-their number, missed-call recoveries, and the consent ledger's events for the number.
+their number, missed-call recoveries, follow-ups, and the consent ledger's events for the number.
 
 An opt-out outlives the erasure (docs/governance.md): for each channel on which the
 number stands opted out, one opt-out is written again under the number's keyed
@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 
 from calls.erasure import person_calls
 from messaging import selectors
-from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
+from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto.erasure import Erasure, Person, Rows, pseudonym, rows
 
 KEPT_NOTE = "opt-out kept through a contact erasure"
@@ -41,6 +41,13 @@ def _recoveries(person: Person) -> QuerySet[MissedCallRecovery]:
     return MissedCallRecovery.objects.filter(company=person.company).filter(condition)
 
 
+def _followups(person: Person) -> QuerySet[FollowUp]:
+    condition = Q(phone=person.phone) | Q(call__in=person_calls(person))
+    if person.contact is not None:
+        condition |= Q(contact=person.contact)
+    return FollowUp.objects.filter(company=person.company).filter(condition)
+
+
 def _consent(person: Person) -> QuerySet[ConsentEvent]:
     return ConsentEvent.objects.filter(company=person.company, phone=person.phone)
 
@@ -54,6 +61,7 @@ def erase(person: Person, erasure: Erasure) -> None:
     # The ledger is append-only for everyone else; an erasure is the one exception (a
     # queryset delete: ConsentEvent.delete() refuses).
     erasure.delete(_consent(person))
+    erasure.delete(_followups(person))
     erasure.delete(_messages(person))
     erasure.delete(_threads(person))
     erasure.delete(_recoveries(person))
@@ -74,5 +82,6 @@ def export(person: Person) -> dict[str, Rows]:
         "threads": rows(_threads(person)),
         "messages": rows(_messages(person)),
         "recoveries": rows(_recoveries(person)),
+        "followups": rows(_followups(person)),
         "consent_events": rows(_consent(person)),
     }
