@@ -1,4 +1,13 @@
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def _appointment_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if created:
+        from messaging import recovery
+
+        recovery.on_appointment(instance)
 
 
 class MessagingConfig(AppConfig):
@@ -6,18 +15,42 @@ class MessagingConfig(AppConfig):
     verbose_name = "SMS, consent and follow-ups"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_save
+
         from analysis import kpis as analysis_kpis
+        from appointments import pipeline as appointments_pipeline
+        from appointments.models import Appointment
         from calls import pipeline
         from integrations import inbox
         from messaging import kpis, recovery, selectors
-        from messaging.serializers import ConsentEventSerializer, MessageSerializer
-        from messaging.webhooks import twilio
+        from messaging.serializers import (
+            AiCallSerializer,
+            ConsentEventSerializer,
+            MessageSerializer,
+        )
+        from messaging.webhooks import bland, twilio
         from otto import timeline
 
-        # The inbox knows no provider: messaging owns the rows Twilio's events write.
+        # The inbox knows no provider: messaging owns the rows Twilio's and Bland's write.
         inbox.register(twilio.SOURCE)
+        inbox.register(bland.SOURCE)
         # A missed call starts its recovery (the text-back through the gate).
         pipeline.register_missed_call(recovery.start)
+        # What ends a recovery, at the event: a later answered call, the missed call's
+        # analysis saying spam; and a booking recovers it.
+        pipeline.register_answered_call(recovery.on_answered_call)
+        appointments_pipeline.register_applied(recovery.on_analysis)
+        post_save.connect(
+            _appointment_saved, sender=Appointment, dispatch_uid="messaging-recovered"
+        )
+        timeline.register(
+            timeline.TimelineSource(
+                type="ai_call",
+                at="completed_at",
+                rows=selectors.contact_ai_calls,
+                serializer=AiCallSerializer,
+            )
+        )
         # metrics/recovery/ and the overview's recovery_rate.
         analysis_kpis.register_recovery(kpis.recovery_figures)
         # A contact's texts and consent changes appear among their calls.

@@ -96,6 +96,10 @@ class CompanyForm(forms.ModelForm[Company]):
             "recovery_text",
             "recovery_nudge_text",
             "recovery_block_list",
+            "recovery_window_days",
+            "ai_call_disclosure_script",
+            "ai_call_disclosure_version",
+            "followup_ai_calls",
             "callrail_account_id",
             "twilio_number",
         ]
