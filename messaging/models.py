@@ -295,6 +295,90 @@ class MissedCallRecovery(models.Model):
         return f"recovery of call {self.call_id} ({self.status})"
 
 
+class FollowUp(models.Model):
+    """The follow-up of a qualified call that did not book (messaging.followups).
+
+    One per call and channel: a re-analysis or a re-applied outcome never drafts a second.
+    """
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        AI_CALL = "ai_call", "AI call"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        # Approved (or auto-sent) and waiting for scheduled_for.
+        SCHEDULED = "scheduled", "Scheduled"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+        # Refused by the gate (status_reason says why); never sent.
+        BLOCKED = "blocked", "Blocked"
+
+    class DraftedBy(models.TextChoices):
+        ANALYZER = "analyzer", "Analyzer"
+        TEMPLATE = "template", "Template"
+        PERSON = "person", "Person"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="followups")
+    call = models.ForeignKey("calls.Call", on_delete=models.CASCADE, related_name="followups")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="followups")
+    # The number (E.164) the follow-up goes to.
+    phone = models.CharField(max_length=20)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    body = models.TextField(blank=True)
+    drafted_by = models.CharField(max_length=16, choices=DraftedBy.choices)
+    # When it goes out: the next business-hours window after the call (or the gate's
+    # next allowed minute once it deferred it).
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # The SMS it was sent as (through messaging.services.send_message).
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="followups"
+    )
+    # Why it was cancelled, blocked or failed.
+    status_reason = models.CharField(max_length=255, blank=True)
+    # The send's claim (its compare-and-set on ``status``).
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimestampedManager()
+
+    class Meta:
+        verbose_name = "follow-up"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call", "channel"], name="messaging_followup_call_channel_uniq"
+            )
+        ]
+        indexes = [
+            # The due-row pick: approved or scheduled, scheduled_for reached.
+            models.Index(
+                fields=["scheduled_for"],
+                name="messaging_followup_due_idx",
+                condition=models.Q(status__in=["approved", "scheduled"]),
+            ),
+            # The list, newest first, and its filters.
+            models.Index(
+                fields=["company", "-created_at", "-id"], name="messaging_followup_list_idx"
+            ),
+            models.Index(
+                fields=["company", "status", "-created_at"], name="messaging_followup_status_idx"
+            ),
+            # A reply or booking cancels the contact's pending follow-ups.
+            models.Index(fields=["contact", "status"], name="messaging_followup_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} follow-up of call {self.call_id} ({self.status})"
+
+
 class AiCall(models.Model):
     """One AI follow-up call placed through Bland (messaging.voice, docs/recovery.md).
 
@@ -319,6 +403,10 @@ class AiCall(models.Model):
     # The call this one follows up (a missed or unbooked call), when there is one.
     call = models.ForeignKey(
         "calls.Call", on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_calls"
+    )
+    # The follow-up this call is the sending of (channel ``ai_call``), when it is one.
+    followup = models.OneToOneField(
+        FollowUp, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_call"
     )
     bland_call_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

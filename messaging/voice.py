@@ -29,7 +29,7 @@ import logging
 import httpx
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from appointments.models import Task
@@ -39,8 +39,8 @@ from integrations.bland.client import BlandClient
 from integrations.bland.schemas import Call as BlandCall
 from integrations.bland.schemas import SendCallRequest
 from integrations.errors import ProviderError
-from messaging import gate
-from messaging.models import AiCall
+from messaging import gate, selectors
+from messaging.models import AiCall, FollowUp
 from otto.models import Company, Contact
 from otto.queues import Queue, enqueue
 
@@ -81,12 +81,19 @@ def request_call(
     contact: Contact,
     *,
     call: Call | None = None,
+    followup: FollowUp | None = None,
     now: datetime.datetime | None = None,
 ) -> AiCall:
-    """Record an AI call to ``contact`` and queue it through the gate (see the module)."""
+    """Record an AI call to ``contact`` and queue it through the gate (see the module).
+    A follow-up has one AI call (``AiCall.followup`` is unique): asked again, the one
+    it has is returned and nothing is queued twice."""
     from messaging import tasks  # tasks imports this module back
 
     now = now or timezone.now()
+    if followup is not None:
+        existing = AiCall.objects.filter(followup=followup).first()
+        if existing is not None:
+            return existing
     decision = gate.check_call(company, to=contact.phone, now=now, contact_state=contact.state)
     if decision.allowed or decision.deferred:
         status, due = Status.PENDING, decision.send_at or now
@@ -97,6 +104,7 @@ def request_call(
         contact=contact,
         phone=contact.phone,
         call=call,
+        followup=followup,
         status=status,
         status_reason="" if decision.allowed else decision.reason,
         consent=decision.consent,
@@ -104,14 +112,54 @@ def request_call(
     )
     if decision.allowed:
         enqueue(Queue.FOLLOWUPS, tasks.place_ai_call, ai_call.pk)
+    elif decision.deferred:
+        _followup_moved(ai_call, FollowUp.Status.SCHEDULED, scheduled_for=due)
+    else:
+        _followup_moved(ai_call, FollowUp.Status.BLOCKED, status_reason=decision.reason)
     return ai_call
+
+
+# --- follow-ups of channel ai_call (messaging.followups dispatches on the channel) -----
+
+
+def followup_channel(company: Company, phone: str) -> str:
+    """The channel a follow-up to ``phone`` is drafted in: an AI call when the tenant
+    chose AI calls for follow-ups (``followup_ai_calls``) and the number has an ai_voice
+    opt-in that still stands; else a text. The gate checks the consent again at the call."""
+    if company.followup_ai_calls and selectors.ai_voice_consent(company, phone) is not None:
+        return FollowUp.Channel.AI_CALL
+    return FollowUp.Channel.SMS
+
+
+def send_followup(followup: FollowUp, now: datetime.datetime | None = None) -> AiCall:
+    """The ``ai_call`` sender: the follow-up placed as an AI call, through the gate. The
+    follow-up's status follows its call: ``blocked`` with the gate's reason, ``scheduled``
+    while quiet hours defer it, ``sent`` once Bland placed it, ``failed`` if that failed."""
+    return request_call(
+        followup.company, followup.contact, call=followup.call, followup=followup, now=now
+    )
+
+
+def _followup_moved(ai_call: AiCall, status: str, **changes: object) -> None:
+    if ai_call.followup_id is None:
+        return
+    done = (FollowUp.Status.SENT, FollowUp.Status.CANCELLED, FollowUp.Status.FAILED)
+    FollowUp.objects.filter(pk=ai_call.followup_id).exclude(status__in=done).update(
+        status=status, **changes
+    )
 
 
 def claim(ai_call_id: int, now: datetime.datetime) -> AiCall | None:
     claimed = (
         AiCall.objects.filter(pk=ai_call_id, status=Status.PENDING, next_attempt_at__lte=now)
         .filter(bland_call_id__isnull=True)
-        .update(status=Status.PLACING, claimed_at=now, attempts=F("attempts") + 1)
+        .update(
+            status=Status.PLACING,
+            claimed_at=now,
+            attempts=F("attempts") + 1,
+            # When a placing that neither Bland nor its webhook settled is given up.
+            next_attempt_at=now + UNANSWERED_DEADLINE,
+        )
     )
     if not claimed:
         return None
@@ -129,8 +177,10 @@ def place(ai_call_id: int, now: datetime.datetime | None = None) -> str | None:
         ai_call.company, to=ai_call.phone, now=now, contact_state=ai_call.contact.state
     )
     if decision.deferred:
+        _followup_moved(ai_call, FollowUp.Status.SCHEDULED, scheduled_for=decision.send_at)
         return _finish(ai_call, Status.PENDING, next_attempt_at=decision.send_at)
     if not decision.allowed:
+        _followup_moved(ai_call, FollowUp.Status.BLOCKED, status_reason=decision.reason)
         return _finish(ai_call, Status.BLOCKED, status_reason=decision.reason, next_attempt_at=None)
     return _dial(ai_call, decision, now)
 
@@ -165,7 +215,15 @@ def _dial(ai_call: AiCall, decision: gate.Decision, now: datetime.datetime) -> s
         sent = BlandClient.from_settings().send_call(request)
     except ProviderError as exc:
         return _failed(ai_call, exc, now)
-    _finish(ai_call, Status.PLACED, bland_call_id=sent.call_id, placed_at=now, status_reason="")
+    _finish(
+        ai_call,
+        Status.PLACED,
+        bland_call_id=sent.call_id,
+        placed_at=now,
+        status_reason="",
+        next_attempt_at=None,
+    )
+    _followup_moved(ai_call, FollowUp.Status.SENT, status_reason="")
     return Status.PLACED
 
 
@@ -203,6 +261,8 @@ def _failed(ai_call: AiCall, exc: ProviderError, now: datetime.datetime) -> str:
 
 def _finish(ai_call: AiCall, status: str, **changes: object) -> str:
     AiCall.objects.filter(pk=ai_call.pk, status=Status.PLACING).update(status=status, **changes)
+    if status == Status.FAILED:
+        _followup_moved(ai_call, FollowUp.Status.FAILED, status_reason=changes["status_reason"])
     return status
 
 
@@ -214,16 +274,18 @@ def due_calls(now: datetime.datetime, limit: int = 500) -> list[int]:
 
 def give_up_unanswered(now: datetime.datetime) -> int:
     """Calls left ``placing`` whose webhook never came: ``failed``, never resent."""
-    stale = Q(next_attempt_at__lte=now) | Q(claimed_at__lte=now - UNANSWERED_DEADLINE)
-    return (
-        AiCall.objects.filter(status=Status.PLACING, bland_call_id__isnull=True)
-        .filter(stale)
-        .update(
-            status=Status.FAILED,
-            status_reason="neither Bland's answer nor its webhook came; not resent",
-            next_attempt_at=None,
-        )
+    lost = AiCall.objects.filter(
+        status=Status.PLACING, bland_call_id__isnull=True, next_attempt_at__lte=now
     )
+    reason = "neither Bland's answer nor its webhook came; not resent"
+    with transaction.atomic():
+        ids = list(lost.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        FollowUp.objects.filter(ai_call__pk__in=ids).update(
+            status=FollowUp.Status.FAILED, status_reason=reason
+        )
+        return AiCall.objects.filter(pk__in=ids).update(
+            status=Status.FAILED, status_reason=reason, next_attempt_at=None
+        )
 
 
 # --- the outcome (Bland's post-call webhook, messaging.webhooks.bland) -----------------
@@ -284,6 +346,10 @@ def record_outcome(
         )
         if done:
             ai_call.refresh_from_db()
+            if failed:
+                _followup_moved(
+                    ai_call, FollowUp.Status.FAILED, status_reason=ai_call.status_reason
+                )
             make_tasks(ai_call, call)
     return ai_call
 

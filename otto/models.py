@@ -126,6 +126,13 @@ class Company(models.Model):
     ai_call_disclosure_version = models.CharField(max_length=64, blank=True)
     # Follow-ups as AI calls instead of texts, for numbers with an ai_voice opt-in.
     followup_ai_calls = models.BooleanField("follow up by AI call", default=False)
+    # Follow-ups of qualified, unbooked calls (messaging.followups, docs/recovery.md).
+    followup_enabled = models.BooleanField(default=True)
+    # Send follow-ups without a person approving each one.
+    followup_auto_send = models.BooleanField(default=False)
+    # The template when the analysis suggests no text; blank: messaging.followups' default.
+    # Placeholders: {name}, {company}, {objection}.
+    followup_text = models.CharField("follow-up template", max_length=320, blank=True)
     callrail_account_id = models.CharField(max_length=64, blank=True)
     # The CallRail company ids are CallRailCompany rows: a JSON list cannot be unique
     # across tenants, and two tenants claiming one id let one read the other's calls.

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('otto', '0007_company_recovery_texts'),
+        ('otto', '0008_company_followup_settings'),
     ]
 
     operations = [
