@@ -468,3 +468,28 @@ def test_followups_are_ai_calls_only_when_chosen_and_consented(acme_voice):
     assert voice.followup_channel(acme_voice, CUSTOMER) == FollowUp.Channel.AI_CALL
     acme_voice.followup_ai_calls = False
     assert voice.followup_channel(acme_voice, CUSTOMER) == FollowUp.Channel.SMS
+
+
+def test_the_admin_shows_the_outcome_and_links_the_consent_proof(
+    acme_voice, jane, sandbox, run_tasks, client
+):
+    from django.urls import reverse
+
+    from otto.models import User
+
+    consent = opt_in(acme_voice)
+    ai_call = place(acme_voice, jane, run_tasks)
+    with run_tasks():
+        post(bland_body(ai_call, transcripts=[{"text": f"card {CARD}", "user": "user"}]))
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+
+    page = client.get(reverse("admin:messaging_aicall_change", args=[ai_call.pk]))
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert reverse("admin:messaging_consentevent_change", args=[consent.pk]) in html
+    assert "verbal, call CA123 at 02:13" in html and "user: card [CARD]" in html
+    assert "4111" not in html
+    assert (
+        client.post(reverse("admin:messaging_aicall_change", args=[ai_call.pk])).status_code == 403
+    )
