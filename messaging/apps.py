@@ -21,8 +21,9 @@ class MessagingConfig(AppConfig):
         from appointments import pipeline as appointments_pipeline
         from appointments.models import Appointment
         from calls import pipeline
+        from calls.models import Call
         from integrations import inbox
-        from messaging import kpis, recovery, selectors
+        from messaging import followups, kpis, recovery, selectors
         from messaging.serializers import (
             AiCallSerializer,
             ConsentEventSerializer,
@@ -36,6 +37,8 @@ class MessagingConfig(AppConfig):
         inbox.register(bland.SOURCE)
         # A missed call starts its recovery (the text-back through the gate).
         pipeline.register_missed_call(recovery.start)
+        # A call whose outcomes are written gets its follow-ups (or a booking cancels them).
+        pipeline.register_handoff(Call.Stage.APPLIED, followups.on_applied)
         # What ends a recovery, at the event: a later answered call, the missed call's
         # analysis saying spam; and a booking recovers it.
         pipeline.register_answered_call(recovery.on_answered_call)

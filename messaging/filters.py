@@ -3,7 +3,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from messaging.models import MissedCallRecovery, Thread
+from messaging.models import FollowUp, MissedCallRecovery, Thread
 from otto.filters import UTCDateTimeFilter
 from otto.services import check_phone
 
@@ -41,3 +41,20 @@ class RecoveryFilter(django_filters.FilterSet):
     class Meta:
         model = MissedCallRecovery
         fields = ["status", "date_from", "date_to"]
+
+
+class FollowUpFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=FollowUp.Status.choices)
+    channel = django_filters.ChoiceFilter(choices=FollowUp.Channel.choices)
+    call = django_filters.NumberFilter(field_name="call_id")
+    contact = django_filters.NumberFilter(field_name="contact_id")
+    date_from = UTCDateTimeFilter(
+        field_name="scheduled_for", lookup_expr="gte", help_text="Due at or after (ISO 8601)."
+    )
+    date_to = UTCDateTimeFilter(
+        field_name="scheduled_for", lookup_expr="lt", help_text="Due before (ISO 8601)."
+    )
+
+    class Meta:
+        model = FollowUp
+        fields = ["status", "channel", "call", "contact", "date_from", "date_to"]

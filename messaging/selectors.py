@@ -6,7 +6,7 @@ import datetime
 
 from django.db.models import Q, QuerySet
 
-from messaging.models import AiCall, ConsentEvent, Message, MissedCallRecovery, Thread
+from messaging.models import AiCall, ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto.models import Company, Contact, Role, User
 
 Action = ConsentEvent.Action
@@ -120,6 +120,17 @@ def due_recoveries(now: datetime.datetime, limit: int = 500) -> list[int]:
         status=MissedCallRecovery.Status.ACTIVE, next_action_at__lte=now
     )
     return list(due.order_by("next_action_at").values_list("pk", flat=True)[:limit])
+
+
+def due_followups(now: datetime.datetime, limit: int = 500) -> list[int]:
+    """Approved or auto-sent follow-ups whose time came and that have no message yet, the
+    longest waiting first (messaging_followup_due_idx)."""
+    due = FollowUp.objects.filter(
+        status__in=[FollowUp.Status.APPROVED, FollowUp.Status.SCHEDULED],
+        scheduled_for__lte=now,
+        message__isnull=True,
+    )
+    return list(due.order_by("scheduled_for").values_list("pk", flat=True)[:limit])
 
 
 def stale_sends(claimed_before: datetime.datetime, limit: int = 500) -> list[int]:

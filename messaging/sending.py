@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from integrations.errors import ProviderError
 from integrations.twilio.client import SmsMessage, TwilioClient, TwilioError
-from messaging import gate, recovery, services
+from messaging import followups, gate, recovery, services
 from messaging.models import Message
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,18 @@ def deliver(message_id: int, now: datetime.datetime | None = None) -> str | None
     message = claim(message_id, now)
     if message is None:
         return None
+    status = _deliver(message, now)
+    if message.kind == Message.Kind.FOLLOWUP:
+        followups.message_moved(message.pk)
+    return status
+
+
+def _deliver(message: Message, now: datetime.datetime) -> str:
+    if message.kind == Message.Kind.FOLLOWUP:
+        # The follow-up was cancelled (a reply, a booking) while the text waited.
+        cancelled = followups.check_before_send(message.pk)
+        if cancelled:
+            return _finish(message, Status.BLOCKED, status_reason=cancelled)
     if message.recovery_id is not None:
         # A reply, an answered call or a person's text since the step was claimed.
         stopped = recovery.check_before_send(message.recovery_id)

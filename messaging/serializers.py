@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from messaging.models import AiCall, ConsentEvent, Message, MissedCallRecovery, Thread
+from messaging.models import AiCall, ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto.services import check_phone
 
 
@@ -133,3 +133,43 @@ class AiCallSerializer(serializers.ModelSerializer[AiCall]):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class FollowUpSerializer(serializers.ModelSerializer[FollowUp]):
+    message_status = serializers.CharField(
+        source="message.status", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "id",
+            "call",
+            "contact",
+            "phone",
+            "channel",
+            "status",
+            "status_reason",
+            "body",
+            "drafted_by",
+            "scheduled_for",
+            "approved_by",
+            "approved_at",
+            "message",
+            "message_status",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class FollowUpUpdateSerializer(serializers.Serializer[None]):
+    """What a person changes on a draft."""
+
+    body = serializers.CharField(max_length=1600, trim_whitespace=True, required=False)
+    scheduled_for = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
+        if not attrs:
+            raise serializers.ValidationError("Give the body or scheduled_for to change.")
+        return attrs

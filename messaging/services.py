@@ -7,11 +7,12 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from messaging import consent, gate
-from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
+from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto.models import Company, Contact, User
 from otto.queues import Queue, enqueue
 
@@ -85,6 +86,31 @@ def stop_recoveries(company: Company, status: str, reason: str, **contact: Any) 
     ).update(status=status, stopped_reason=reason, next_action_at=None)
 
 
+# The follow-up statuses a reply, a booking or a person still cancels (messaging.followups).
+PENDING_FOLLOWUPS = (FollowUp.Status.DRAFT, FollowUp.Status.APPROVED, FollowUp.Status.SCHEDULED)
+
+
+def stop_followups(company: Company, reason: str, **match: Any) -> int:
+    """Cancel the pending follow-ups matching ``match`` (``contact_id=``, ``pk=``, …) with
+    ``reason``; a text one of them left waiting for its window is blocked, not sent."""
+    with transaction.atomic():
+        found = list(
+            FollowUp.objects.select_for_update()
+            .filter(company=company, status__in=PENDING_FOLLOWUPS, **match)
+            .values_list("pk", "message_id")
+        )
+        if not found:
+            return 0
+        FollowUp.objects.filter(pk__in=[pk for pk, _ in found]).update(
+            status=FollowUp.Status.CANCELLED, status_reason=reason[:255]
+        )
+        waiting = [message for _, message in found if message is not None]
+        Message.objects.filter(pk__in=waiting, status=Status.SCHEDULED).update(
+            status=Status.BLOCKED, status_reason=f"follow-up cancelled: {reason}"[:255]
+        )
+    return len(found)
+
+
 def record_consent(
     company: Company,
     *,
@@ -149,6 +175,7 @@ def receive_message(
     stop_recoveries(
         company, MissedCallRecovery.Status.REPLIED, REPLIED, contact_id=thread.contact_id
     )
+    stop_followups(company, REPLIED, contact_id=thread.contact_id)
     return message
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from messaging import recovery, selectors, sending, voice
+from messaging import followups, recovery, selectors, sending, voice
 from otto.queues import Queue, enqueue, task
 
 
@@ -52,4 +52,18 @@ def dispatch_due_ai_calls() -> int:
     ids = voice.due_calls(now)
     for ai_call_id in ids:
         enqueue(Queue.FOLLOWUPS, place_ai_call, ai_call_id)
+    return len(ids)
+
+
+@task
+def send_followup(followup_id: int) -> str | None:
+    return followups.run_due(followup_id)
+
+
+@task
+def dispatch_due_followups() -> int:
+    """Every minute: the follow-ups whose time came (each claims itself when it runs)."""
+    ids = selectors.due_followups(timezone.now())
+    for followup_id in ids:
+        enqueue(Queue.FOLLOWUPS, send_followup, followup_id)
     return len(ids)

@@ -8,5 +8,6 @@ from messaging import views
 router = SimpleRouter()
 router.register("threads", views.ThreadViewSet, basename="thread")
 router.register("recoveries", views.RecoveryViewSet, basename="recovery")
+router.register("followups", views.FollowUpViewSet, basename="followup")
 
 urlpatterns = [path("consent/", views.ConsentView.as_view(), name="consent"), *router.urls]

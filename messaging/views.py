@@ -1,5 +1,5 @@
 """The SMS API: ``threads/``, ``threads/{id}/messages/``, ``threads/{id}/read/``, ``consent/``,
-``recoveries/``."""
+``recoveries/``, ``followups/``."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
-from messaging import selectors, services
-from messaging.filters import RecoveryFilter, ThreadFilter
-from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
+from messaging import followups, selectors, services
+from messaging.filters import FollowUpFilter, RecoveryFilter, ThreadFilter
+from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from messaging.serializers import (
     ConsentEventSerializer,
     ConsentInputSerializer,
     ConsentQuerySerializer,
+    FollowUpSerializer,
+    FollowUpUpdateSerializer,
     MessageSerializer,
     RecoverySerializer,
     SendInputSerializer,
@@ -30,7 +32,7 @@ from otto.auth import TenantRequest
 from otto.pagination import CursorPagination
 from otto.permissions import OFFICE
 from otto.throttling import RateLimitThrottle
-from otto.viewsets import TenantAPIView, TenantViewSet
+from otto.viewsets import Conflict, TenantAPIView, TenantViewSet
 
 
 class SendRateThrottle(RateLimitThrottle):
@@ -149,6 +151,64 @@ class RecoveryViewSet(mixins.ListModelMixin, TenantViewSet[MissedCallRecovery]):
     filter_backends = [DjangoFilterBackend]
     pagination_class = RecoveryPagination
     roles = {"default": OFFICE}
+
+
+class IllegalTransitionConflict(Conflict):
+    default_code = "illegal_transition"
+
+
+ILLEGAL_TRANSITION = OpenApiResponse(
+    description="`illegal_transition`: the follow-up's status (`details.status`) does not "
+    "allow this (only a draft is approved or edited; only a pending one is cancelled)."
+)
+
+
+class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet[FollowUp]):
+    """Follow-ups of qualified unbooked calls, newest first (managers and CSRs): a draft is
+    edited, approved or cancelled here (docs/recovery.md)."""
+
+    queryset = FollowUp.objects.select_related("message", "contact")
+    serializer_class = FollowUpSerializer
+    filterset_class = FollowUpFilter
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = RecoveryPagination
+    roles = {"default": OFFICE}
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def _done(self, step: Any) -> Response:
+        try:
+            followup = step(cast(TenantRequest, self.request).company)
+        except followups.IllegalTransition as exc:
+            raise IllegalTransitionConflict(str(exc), {"status": exc.status}) from None
+        return Response(FollowUpSerializer(followup).data)
+
+    @extend_schema(
+        request=FollowUpUpdateSerializer,
+        responses={200: FollowUpSerializer, 409: ILLEGAL_TRANSITION},
+    )
+    def partial_update(self, request: Request, pk: Any = None) -> Response:
+        """Change a draft's ``body`` (it becomes a person's text) or ``scheduled_for``."""
+        followup = self.get_object()
+        body = FollowUpUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._done(lambda company: followups.edit(company, followup, **body.validated_data))
+
+    @extend_schema(request=None, responses={200: FollowUpSerializer, 409: ILLEGAL_TRANSITION})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: Any = None) -> Response:
+        """Approve a draft: it goes at ``scheduled_for`` (the next business minute if that
+        passed), through the consent gate."""
+        followup = self.get_object()
+        user = cast(TenantRequest, request).user
+        return self._done(lambda company: followups.approve(company, followup, actor=user))
+
+    @extend_schema(request=None, responses={200: FollowUpSerializer, 409: ILLEGAL_TRANSITION})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: Any = None) -> Response:
+        """Cancel a draft, approved or scheduled follow-up; nothing is sent."""
+        followup = self.get_object()
+        user = cast(TenantRequest, request).user
+        return self._done(lambda company: followups.cancel(company, followup, actor=user))
 
 
 class ConsentView(TenantAPIView):

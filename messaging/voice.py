@@ -112,10 +112,6 @@ def request_call(
     )
     if decision.allowed:
         enqueue(Queue.FOLLOWUPS, tasks.place_ai_call, ai_call.pk)
-    elif decision.deferred:
-        _followup_moved(ai_call, FollowUp.Status.SCHEDULED, scheduled_for=due)
-    else:
-        _followup_moved(ai_call, FollowUp.Status.BLOCKED, status_reason=decision.reason)
     return ai_call
 
 
@@ -131,22 +127,47 @@ def followup_channel(company: Company, phone: str) -> str:
     return FollowUp.Channel.SMS
 
 
-def send_followup(followup: FollowUp, now: datetime.datetime | None = None) -> AiCall:
-    """The ``ai_call`` sender: the follow-up placed as an AI call, through the gate. The
-    follow-up's status follows its call: ``blocked`` with the gate's reason, ``scheduled``
-    while quiet hours defer it, ``sent`` once Bland placed it, ``failed`` if that failed."""
-    return request_call(
+# A follow-up's status while its AI call is in each of its own.
+FOLLOWUP_STATUS: dict[str, str] = {
+    Status.PENDING: FollowUp.Status.SCHEDULED,
+    Status.BLOCKED: FollowUp.Status.BLOCKED,
+    Status.FAILED: FollowUp.Status.FAILED,
+}
+
+
+def send_followup(followup: FollowUp, now: datetime.datetime | None = None) -> str:
+    """The ``ai_call`` sender of :data:`messaging.followups.SENDERS` (called with the
+    follow-up claimed): the follow-up placed as an AI call, through the gate, once per
+    follow-up. It writes and returns the status the follow-up ends in, which then follows
+    its call: ``blocked`` with the gate's reason, ``scheduled`` (for the window's opening)
+    while quiet hours defer it, ``sent`` once asked of Bland, ``failed`` if that failed."""
+    from messaging import tasks  # tasks imports this module back
+
+    now = now or timezone.now()
+    ai_call = request_call(
         followup.company, followup.contact, call=followup.call, followup=followup, now=now
     )
+    status: str = FOLLOWUP_STATUS.get(ai_call.status, FollowUp.Status.SENT)
+    changes: dict[str, object] = {"status_reason": ai_call.status_reason}
+    due = ai_call.next_attempt_at
+    if status == FollowUp.Status.SCHEDULED and (due is None or due <= now):
+        # Due (just queued, or its window opened): placed now; the claim makes a second
+        # push of the task harmless.
+        status = FollowUp.Status.SENT
+        enqueue(Queue.FOLLOWUPS, tasks.place_ai_call, ai_call.pk)
+    elif status == FollowUp.Status.SCHEDULED:
+        changes["scheduled_for"] = due
+    FollowUp.objects.filter(pk=followup.pk).update(status=status, **changes)
+    return status
 
 
 def _followup_moved(ai_call: AiCall, status: str, **changes: object) -> None:
+    """The follow-up follows its call after the send (a cancelled one stays so)."""
     if ai_call.followup_id is None:
         return
-    done = (FollowUp.Status.SENT, FollowUp.Status.CANCELLED, FollowUp.Status.FAILED)
-    FollowUp.objects.filter(pk=ai_call.followup_id).exclude(status__in=done).update(
-        status=status, **changes
-    )
+    FollowUp.objects.filter(pk=ai_call.followup_id).exclude(
+        status=FollowUp.Status.CANCELLED
+    ).update(status=status, **changes)
 
 
 def claim(ai_call_id: int, now: datetime.datetime) -> AiCall | None:
@@ -172,6 +193,15 @@ def place(ai_call_id: int, now: datetime.datetime | None = None) -> str | None:
     ai_call = claim(ai_call_id, now)
     if ai_call is None:
         return None
+    if (
+        ai_call.followup_id is not None
+        and FollowUp.objects.filter(
+            pk=ai_call.followup_id, status=FollowUp.Status.CANCELLED
+        ).exists()
+    ):
+        return _finish(
+            ai_call, Status.BLOCKED, status_reason="follow-up cancelled", next_attempt_at=None
+        )
     # Consent may have been revoked, or the window closed, since the call was queued.
     decision = gate.check_call(
         ai_call.company, to=ai_call.phone, now=now, contact_state=ai_call.contact.state

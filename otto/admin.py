@@ -100,6 +100,9 @@ class CompanyForm(forms.ModelForm[Company]):
             "ai_call_disclosure_script",
             "ai_call_disclosure_version",
             "followup_ai_calls",
+            "followup_enabled",
+            "followup_auto_send",
+            "followup_text",
             "callrail_account_id",
             "twilio_number",
         ]

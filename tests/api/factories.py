@@ -16,7 +16,7 @@ from django.db.models import Model
 
 from appointments.models import Appointment, KeySignal, Lead, Task
 from calls.models import Call
-from messaging.models import MissedCallRecovery, Thread
+from messaging.models import FollowUp, MissedCallRecovery, Thread
 from otto.models import Company, Contact
 
 FACTORIES: dict[type[Model], Callable[[Company], Model]] = {}
@@ -154,4 +154,19 @@ def make_recovery(company: Company) -> MissedCallRecovery:
         cooldown_until=call.started_at + timedelta(hours=24),
         next_action_at=call.started_at + timedelta(hours=2),
         step=1,
+    )
+
+
+@factory(FollowUp)
+def make_followup(company: Company) -> FollowUp:
+    call = CallFactory(company=company, contact=ContactFactory(company=company))
+    return FollowUp.objects.create(
+        company=company,
+        call=call,
+        contact=call.contact,
+        phone=call.contact.phone,
+        channel=FollowUp.Channel.SMS,
+        body="Hi, following up on your call.",
+        drafted_by=FollowUp.DraftedBy.TEMPLATE,
+        scheduled_for=call.started_at + timedelta(hours=1),
     )

@@ -25,6 +25,7 @@ from tests.api.factories import (
     KeySignalFactory,
     LeadFactory,
     TaskFactory,
+    make_followup,
 )
 
 CHECKS = [not_a_server_error, response_schema_conformance]
@@ -45,6 +46,7 @@ def contract(live_server, acme_manager, settings):
         "appointments": AppointmentFactory(company=company, lead=lead, call=call),
         "tasks": TaskFactory(company=company, contact=contact, lead=lead, call=call),
         "signals": KeySignalFactory(company=company, call=call),
+        "followups": make_followup(company),
     }
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")
     return {

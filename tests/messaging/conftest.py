@@ -13,7 +13,7 @@ from integrations.sandbox.config import CREDENTIALS
 from integrations.twilio.signature import sign_twilio
 from messaging.models import Thread
 from messaging.services import ensure_thread
-from otto.models import PhoneNumber
+from otto.models import PhoneNumber, User
 from tests.calls.conftest import (  # noqa: F401 -- fixtures shared with the recovery tests
     acme_callrail,
     run_tasks,
@@ -53,6 +53,14 @@ def pushed(monkeypatch) -> list[tuple[str, tuple]]:
     calls: list[tuple[str, tuple]] = []
     monkeypatch.setattr(services, "enqueue", lambda queue, func, *ids: calls.append((queue, ids)))
     return calls
+
+
+@pytest.fixture
+def staff_client(client, db):
+    """The admin, signed in as a superuser (``ops``)."""
+    admin = User.objects.create_superuser("ops", "ops@example.com", "pw")
+    client.force_login(admin)
+    return client
 
 
 @pytest.fixture

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 
 from messaging import selectors
 from messaging.models import ConsentEvent, Thread
-from otto.models import User
 from tests.messaging.conftest import CUSTOMER, text_in
-
-
-@pytest.fixture
-def staff_client(client, db):
-    admin = User.objects.create_superuser("ops", "ops@example.com", "pw")
-    client.force_login(admin)
-    return client
 
 
 def test_a_thread_page_shows_its_messages(acme_sms, staff_client):

@@ -18,7 +18,7 @@ from integrations.bland.signature import SIGNATURE_HEADER, sign_bland
 from integrations.models import Provider, WebhookEvent
 from integrations.sandbox.config import CREDENTIALS
 from integrations.sandbox.providers import bland as sandbox_bland
-from messaging import tasks, voice
+from messaging import followups, tasks, voice
 from messaging.models import AiCall, ConsentEvent, FollowUp
 from messaging.services import opt_in_ai_voice
 from otto.models import Contact
@@ -419,7 +419,7 @@ def test_the_timeline_shows_ai_calls_to_the_tenant_only(
 # --- follow-ups of channel ai_call ------------------------------------------------------
 
 
-def a_followup(company, contact) -> FollowUp:
+def a_followup(company, contact, due=NOON_NY) -> FollowUp:
     call = CallFactory(company=company, contact=contact, customer_number=contact.phone)
     return FollowUp.objects.create(
         company=company,
@@ -429,6 +429,7 @@ def a_followup(company, contact) -> FollowUp:
         channel=FollowUp.Channel.AI_CALL,
         status=FollowUp.Status.APPROVED,
         drafted_by=FollowUp.DraftedBy.TEMPLATE,
+        scheduled_for=due,
     )
 
 
@@ -437,20 +438,25 @@ def test_an_ai_call_followup_is_placed_once_and_marked_sent(acme_voice, jane, sa
     followup = a_followup(acme_voice, jane)
 
     with time_machine.travel(NOON_NY, tick=False), run_tasks():
-        first = voice.send_followup(followup)
-        again = voice.send_followup(followup)
+        assert tasks.dispatch_due_followups() == 1
+    with time_machine.travel(NOON_NY, tick=False), run_tasks():
+        assert followups.run_due(followup.pk) is None  # claimed once
+        assert voice.send_followup(followup) == FollowUp.Status.SENT  # the same call
+        tasks.dispatch_due_followups()
+        tasks.dispatch_due_ai_calls()
 
-    assert first == again and len(sent(sandbox)) == 1
+    assert len(sent(sandbox)) == 1
     followup.refresh_from_db()
     assert followup.status == FollowUp.Status.SENT
-    assert AiCall.objects.get(followup=followup).call == followup.call
+    ai_call = AiCall.objects.get(followup=followup)
+    assert (ai_call.status, ai_call.call) == (Status.PLACED, followup.call)
 
 
 def test_an_ai_call_followup_without_consent_is_blocked(acme_voice, jane, sandbox, run_tasks):
     followup = a_followup(acme_voice, jane)
 
     with time_machine.travel(NOON_NY, tick=False), run_tasks():
-        voice.send_followup(followup)
+        tasks.dispatch_due_followups()
 
     followup.refresh_from_db()
     assert (followup.status, followup.status_reason) == (
@@ -458,6 +464,40 @@ def test_an_ai_call_followup_without_consent_is_blocked(acme_voice, jane, sandbo
         "no_ai_voice_consent",
     )
     assert sent(sandbox) == []
+
+
+def test_an_ai_call_followup_in_quiet_hours_waits_for_the_window(
+    acme_voice, jane, sandbox, run_tasks
+):
+    opt_in(acme_voice)
+    followup = a_followup(acme_voice, jane, due=LATE_NY)
+
+    with time_machine.travel(LATE_NY, tick=False), run_tasks():
+        tasks.dispatch_due_followups()
+    followup.refresh_from_db()
+    assert (followup.status, followup.scheduled_for) == (FollowUp.Status.SCHEDULED, OPENS_NY)
+    assert sent(sandbox) == []
+
+    with time_machine.travel(OPENS_NY, tick=False), run_tasks():
+        tasks.dispatch_due_followups()
+        tasks.dispatch_due_ai_calls()
+    followup.refresh_from_db()
+    assert followup.status == FollowUp.Status.SENT and len(sent(sandbox)) == 1
+
+
+def test_a_cancelled_followup_cancels_its_deferred_call(acme_voice, jane, sandbox, run_tasks):
+    opt_in(acme_voice)
+    followup = a_followup(acme_voice, jane, due=LATE_NY)
+    with time_machine.travel(LATE_NY, tick=False), run_tasks():
+        tasks.dispatch_due_followups()
+
+    followups.cancel(acme_voice, followup, actor=None)
+    with time_machine.travel(OPENS_NY, tick=False), run_tasks():
+        tasks.dispatch_due_followups()
+        tasks.dispatch_due_ai_calls()
+
+    assert sent(sandbox) == []
+    assert AiCall.objects.get(followup=followup).status == Status.BLOCKED
 
 
 def test_followups_are_ai_calls_only_when_chosen_and_consented(acme_voice):
@@ -468,6 +508,17 @@ def test_followups_are_ai_calls_only_when_chosen_and_consented(acme_voice):
     assert voice.followup_channel(acme_voice, CUSTOMER) == FollowUp.Channel.AI_CALL
     acme_voice.followup_ai_calls = False
     assert voice.followup_channel(acme_voice, CUSTOMER) == FollowUp.Channel.SMS
+
+
+def test_a_qualified_unbooked_call_is_drafted_as_an_ai_call_when_chosen(acme_voice, jane):
+    acme_voice.followup_ai_calls = True
+    acme_voice.save(update_fields=["followup_ai_calls"])
+    opt_in(acme_voice)
+    call = CallFactory(company=acme_voice, contact=jane, customer_number=CUSTOMER)
+
+    made = followups.draft(call, {"qualified": True, "booking_status": "not_booked"})
+
+    assert made is not None and made.channel == FollowUp.Channel.AI_CALL
 
 
 def test_the_admin_shows_the_outcome_and_links_the_consent_proof(
