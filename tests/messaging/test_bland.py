@@ -12,6 +12,7 @@ import pathlib
 import pytest
 import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from appointments.models import Task
 from integrations.bland.signature import SIGNATURE_HEADER, sign_bland
@@ -514,7 +515,9 @@ def test_a_qualified_unbooked_call_is_drafted_as_an_ai_call_when_chosen(acme_voi
     acme_voice.followup_ai_calls = True
     acme_voice.save(update_fields=["followup_ai_calls"])
     opt_in(acme_voice)
-    call = CallFactory(company=acme_voice, contact=jane, customer_number=CUSTOMER)
+    call = CallFactory(
+        company=acme_voice, contact=jane, customer_number=CUSTOMER, started_at=timezone.now()
+    )
 
     made = followups.draft(call, {"qualified": True, "booking_status": "not_booked"})
 
