@@ -547,3 +547,27 @@ def test_the_admin_shows_the_outcome_and_links_the_consent_proof(
     assert (
         client.post(reverse("admin:messaging_aicall_change", args=[ai_call.pk])).status_code == 403
     )
+
+
+def test_a_replay_verifies_the_sealed_redacted_body_and_changes_nothing_twice(
+    acme_voice, jane, sandbox, run_tasks
+):
+    from integrations import services as inbox_services
+
+    opt_in(acme_voice)
+    ai_call = place(acme_voice, jane, run_tasks)
+    with run_tasks():
+        post(bland_body(ai_call, transcripts=[{"text": f"my card {CARD}", "user": "user"}]))
+    event = WebhookEvent.objects.get(provider=Provider.BLAND)
+    assert "4111" not in event.body
+
+    with run_tasks():
+        assert inbox_services.replay_event(event) == WebhookEvent.Status.PROCESSED
+    assert Task.objects.filter(source=Task.Source.AI_CALL).count() == 1
+    ai_call.refresh_from_db()
+    assert ai_call.redaction_counts == {"card": 1}  # the original's, carried in the body
+
+    WebhookEvent.objects.filter(pk=event.pk).update(body=event.body.replace("Friday", "Monday"))
+    event.refresh_from_db()
+    with pytest.raises(inbox_services.ReplayRefused, match="no longer verifies"):
+        inbox_services.replay_event(event)
