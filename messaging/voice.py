@@ -84,9 +84,9 @@ def request_call(
     followup: FollowUp | None = None,
     now: datetime.datetime | None = None,
 ) -> AiCall:
-    """Record an AI call to ``contact`` and queue it through the gate (see the module).
-    A follow-up has one AI call (``AiCall.followup`` is unique): asked again, the one
-    it has is returned and nothing is queued twice."""
+    """Record an AI call to ``contact`` (a follow-up's to its number) and queue it through
+    the gate (see the module). A follow-up has one AI call (``AiCall.followup`` is
+    unique): asked again, the one it has is returned and nothing is queued twice."""
     from messaging import tasks  # tasks imports this module back
 
     now = now or timezone.now()
@@ -94,7 +94,8 @@ def request_call(
         existing = AiCall.objects.filter(followup=followup).first()
         if existing is not None:
             return existing
-    decision = gate.check_call(company, to=contact.phone, now=now, contact_state=contact.state)
+    phone = (followup.phone if followup is not None else "") or contact.phone
+    decision = gate.check_call(company, to=phone, now=now, contact_state=contact.state)
     if decision.allowed or decision.deferred:
         status, due = Status.PENDING, decision.send_at or now
     else:
@@ -102,7 +103,7 @@ def request_call(
     ai_call = AiCall.objects.create(
         company=company,
         contact=contact,
-        phone=contact.phone,
+        phone=phone,
         call=call,
         followup=followup,
         status=status,

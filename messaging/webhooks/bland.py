@@ -97,7 +97,7 @@ def _redacted(body: bytes, incoming: Incoming) -> Incoming:
         stored = text.text.encode() if text.counts else body
     else:
         redacted = redact_strings(payload)
-        counts = redact_text(voice.transcript_text(BlandCall.model_validate(payload))).counts
+        counts = _transcript_counts(payload)
         if counts:
             redacted[REDACTION_KEY] = counts
         stored = body if redacted == payload else _dumps(redacted)
@@ -109,6 +109,15 @@ def _redacted(body: bytes, incoming: Incoming) -> Incoming:
         stored_body=stored,
         stored_headers={ORIGINAL_SHA256_HEADER: original, SEAL_HEADER: seal(original, stored)},
     )
+
+
+def _transcript_counts(payload: dict[str, Any]) -> dict[str, int]:
+    """What redaction finds in the original transcript (the stored one no longer shows it)."""
+    try:
+        call = BlandCall.model_validate(payload)
+    except ValidationError:
+        return {}  # stored failed, never applied
+    return redact_text(voice.transcript_text(call)).counts
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:

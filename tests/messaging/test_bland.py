@@ -571,3 +571,15 @@ def test_a_replay_verifies_the_sealed_redacted_body_and_changes_nothing_twice(
     event.refresh_from_db()
     with pytest.raises(inbox_services.ReplayRefused, match="no longer verifies"):
         inbox_services.replay_event(event)
+
+
+def test_a_signed_body_that_is_no_call_is_stored_failed_redacted(acme_voice, sandbox, run_tasks):
+    body = json.dumps({"status": "completed", "summary": f"card {CARD}"}).encode()
+
+    with run_tasks():
+        response = post(body)
+
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get(provider=Provider.BLAND)
+    assert event.status == WebhookEvent.Status.FAILED and "call_id" in event.last_error
+    assert "4111" not in event.body and "4111" not in event.last_error
