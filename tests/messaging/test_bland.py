@@ -583,3 +583,18 @@ def test_a_signed_body_that_is_no_call_is_stored_failed_redacted(acme_voice, san
     event = WebhookEvent.objects.get(provider=Provider.BLAND)
     assert event.status == WebhookEvent.Status.FAILED and "call_id" in event.last_error
     assert "4111" not in event.body and "4111" not in event.last_error
+
+
+def test_a_rate_limited_send_is_retried_later_and_placed_once(acme_voice, jane, sandbox, run_tasks):
+    opt_in(acme_voice)
+    sandbox.inject("bland.calls.create", "429", count=2)  # the client's own retry too
+
+    ai_call = place(acme_voice, jane, run_tasks)
+    assert ai_call.status == Status.PENDING and ai_call.next_attempt_at > NOON_NY
+    assert not sandbox.state["bland"].get("calls")  # Bland refused both: no call exists
+
+    with time_machine.travel(ai_call.next_attempt_at, tick=False), run_tasks():
+        assert tasks.dispatch_due_ai_calls() == 1
+    ai_call.refresh_from_db()
+    assert ai_call.status == Status.PLACED and ai_call.attempts == 2
+    assert len(sandbox.state["bland"]["calls"]) == 1
