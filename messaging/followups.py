@@ -132,10 +132,14 @@ def _zone(company: Company) -> ZoneInfo:
 
 
 def _span(company: Company, day: datetime.date) -> tuple[datetime.time, datetime.time] | None:
-    span = (company.business_hours or {}).get(WEEKDAYS[day.weekday()]) or []
-    if len(span) != 2:
+    hours = company.business_hours if isinstance(company.business_hours, dict) else {}
+    span = hours.get(WEEKDAYS[day.weekday()]) or []
+    try:
+        opens, closes = (datetime.time.fromisoformat(value) for value in span)
+    except (TypeError, ValueError):
+        # A day the admin's JSON gives no readable [open, close] for is closed: a typo
+        # there must not fail every call's outcomes.
         return None
-    opens, closes = (datetime.time.fromisoformat(value) for value in span)
     return (opens, closes) if opens < closes else None
 
 

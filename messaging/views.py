@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.utils import timezone
@@ -29,6 +30,7 @@ from messaging.serializers import (
     ThreadSerializer,
 )
 from otto.auth import TenantRequest
+from otto.models import Company
 from otto.pagination import CursorPagination
 from otto.permissions import OFFICE
 from otto.throttling import RateLimitThrottle
@@ -175,7 +177,8 @@ class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
     roles = {"default": OFFICE}
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def _done(self, step: Any) -> Response:
+    def _done(self, step: Callable[[Company], FollowUp]) -> Response:
+        """Run a follow-up move for the caller's company; an illegal one is a 409."""
         try:
             followup = step(cast(TenantRequest, self.request).company)
         except followups.IllegalTransition as exc:

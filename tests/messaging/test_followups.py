@@ -407,3 +407,42 @@ def test_a_booking_cancels_the_contacts_earlier_follow_ups(acme_sms, twilio, tic
     )
     tick(TUE_10 + 3 * HOUR)
     assert sent_bodies(twilio) == []
+
+
+def test_the_send_checks_the_follow_up_again_when_its_window_opens(acme_sms, twilio, tick):
+    # a cancellation that raced the deferral and left the message waiting
+    apply(analysed(acme_sms))
+    followup = FollowUp.objects.get()
+    late = datetime.datetime(2026, 3, 11, 2, 0, tzinfo=datetime.UTC)
+    followups.edit(acme_sms, followup, scheduled_for=late)
+    followups.approve(acme_sms, followup, actor=None, now=TUE_10)
+    tick(late)
+    FollowUp.objects.filter(pk=followup.pk).update(
+        status=Status.CANCELLED, status_reason="cancelled by Kim"
+    )
+
+    tick(datetime.datetime(2026, 3, 11, 12, 0, tzinfo=datetime.UTC))
+
+    followup.refresh_from_db()
+    assert followup.status == Status.CANCELLED
+    assert (followup.message.status, followup.message.status_reason) == (
+        Message.Status.BLOCKED,
+        "follow-up cancelled: cancelled by Kim",
+    )
+    assert sent_bodies(twilio) == []
+
+
+def test_unreadable_business_hours_close_that_day_and_fail_no_call(acme_sms):
+    acme_sms.business_hours = {
+        "tue": ["8am", "6pm"],
+        "wed": "09:00-17:00",
+        "thu": ["09:00", "17:00"],
+    }
+    acme_sms.save(update_fields=["business_hours"])
+
+    assert apply(analysed(acme_sms)) == Call.Stage.DONE
+
+    # Tuesday and Wednesday do not parse: Thursday 09:00 EDT
+    assert FollowUp.objects.get().scheduled_for == datetime.datetime(
+        2026, 3, 12, 13, 0, tzinfo=datetime.UTC
+    )

@@ -214,3 +214,16 @@ def test_the_recovery_admin_shows_its_steps_and_stops_the_selected(acme, staff_c
         None,
     )
     assert other.status == MissedCallRecovery.Status.ACTIVE
+
+
+def test_managers_opt_the_tenant_in_to_sending_without_approval(acme, acme_manager):
+    response = acme_manager.client().patch(
+        "/api/v1/company/",
+        {"followup_auto_send": True, "followup_text": "Hi {name}, {company} here."},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["followup_auto_send"] is True
+    acme.refresh_from_db()
+    assert acme.followup_auto_send and acme.followup_text == "Hi {name}, {company} here."
