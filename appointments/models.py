@@ -298,6 +298,7 @@ class Task(models.Model):
         MANUAL = "manual", "Manual"
         RECOVERY = "recovery", "Missed-call recovery"
         SIGNAL = "signal", "Key signal"
+        AI_CALL = "ai_call", "AI follow-up call"
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="tasks")
     type = models.CharField(max_length=32, choices=Type.choices)

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -35,6 +36,18 @@ from otto.queues import Queue, enqueue
 logger = logging.getLogger(__name__)
 
 Stage = Call.Stage
+
+
+# Told of every application, in its transaction (messaging: a missed call's analysis
+# saying spam ends its recovery). Listeners, unlike the stage's one handler, only watch.
+AppliedListener = Callable[[Call, CallAnalysis], object]
+_APPLIED: list[AppliedListener] = []
+
+
+def register_applied(listener: AppliedListener) -> None:
+    """Have ``listener(call, analysis)`` told when a call's analysis has been applied."""
+    if listener not in _APPLIED:
+        _APPLIED.append(listener)
 
 
 class NoAnalysis(Exception):
@@ -75,6 +88,8 @@ def record_outcomes(claim: stages.Claim) -> str:
         if analysis is None:
             raise NoAnalysis(f"call {call.pk} has no current analysis")
         written = write_outcomes(call, analysis)
+        for listener in _APPLIED:
+            listener(call, analysis)
         if written.geocode and written.appointment is not None:
             from appointments import tasks
 

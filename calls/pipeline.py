@@ -40,6 +40,7 @@ _HANDOFFS: dict[str, Handoff] = {}
 # A missed call's handler may return what it started; nothing reads it.
 MissedHandler = Callable[[Call], object]
 _MISSED: list[MissedHandler] = []
+_ANSWERED: list[MissedHandler] = []
 
 
 def register_handoff(stage: str, handler: Handoff) -> None:
@@ -73,6 +74,22 @@ def missed_call(call: Call) -> None:
     if call.direction != Call.Direction.INBOUND or (call.answered and not call.voicemail):
         return
     for handler in _MISSED:
+        handler(call)
+
+
+def register_answered_call(handler: MissedHandler) -> None:
+    """Make ``handler`` take every answered call when its ingest ends (messaging: a later
+    answered call stops the contact's missed-call recovery at once); one handler."""
+    if _ANSWERED and _ANSWERED[0] is not handler:
+        raise ImproperlyConfigured(f"answered calls already go to {_ANSWERED[0]!r}")
+    _ANSWERED[:] = [handler]
+
+
+def answered_call(call: Call) -> None:
+    """A call someone answered (not a voicemail) finished its ingest."""
+    if not call.answered or call.voicemail:
+        return
+    for handler in _ANSWERED:
         handler(call)
 
 

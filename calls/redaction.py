@@ -119,6 +119,18 @@ def redact_utterances(utterances: list[dict[str, Any]]) -> RedactedUtterances:
 # --- finding numbers ---------------------------------------------------------------------
 
 
+def redact_strings(value: Any) -> Any:
+    """``value`` (a decoded JSON document) with every string in it redacted: for a webhook
+    body whose text may carry a transcript anywhere."""
+    if isinstance(value, str):
+        return redact_text(value).text
+    if isinstance(value, list):
+        return [redact_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_strings(item) for key, item in value.items()}
+    return value
+
+
 def _find(text: str) -> list[tuple[int, int, str]]:
     """Non-overlapping ``(start, end, kind)`` character ranges to redact, in order."""
     tokens = _tokens(text)

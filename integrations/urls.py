@@ -7,6 +7,7 @@ from integrations import views
 urlpatterns: list[URLPattern] = [
     path("webhooks/clerk", views.clerk_webhook, name="webhook-clerk"),
     path("webhooks/shunya", views.shunya_webhook, name="webhook-shunya"),
+    path("webhooks/bland", views.bland_webhook, name="webhook-bland"),
     path("sms/twilio-webhook", views.twilio_inbound_webhook, name="webhook-twilio-inbound"),
     path("sms/twilio-status", views.twilio_status_webhook, name="webhook-twilio-status"),
     path(

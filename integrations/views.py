@@ -61,6 +61,11 @@ def shunya_webhook(request: HttpRequest) -> JsonResponse:
     return _receive(request, Provider.SHUNYA)
 
 
+@csrf_exempt
+def bland_webhook(request: HttpRequest) -> JsonResponse:
+    return _receive(request, Provider.BLAND)
+
+
 # What Twilio expects back: TwiML, here with nothing for it to do (providers.md §2.2).
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from messaging import followups, services
-from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
+from messaging.models import AiCall, ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto.admin_base import ReadOnlyAdmin
 from otto.models import User
 
@@ -93,6 +93,58 @@ class ConsentEventAdmin(ReadOnlyAdmin[ConsentEvent]):
         "obtained_at",
         "created_at",
     ]
+
+
+@admin.register(AiCall)
+class AiCallAdmin(ReadOnlyAdmin[AiCall]):
+    """AI follow-up calls: the outcome, the redacted transcript (the only one stored), and
+    the consent the gate relied on, linked to its ledger event."""
+
+    list_display = ["created_at", "company", "phone", "status", "outcome", "answered_by"]
+    list_filter = ["company", "status", "answered_by"]
+    search_fields = ["phone", "bland_call_id", "contact__name"]
+    list_select_related = ["company"]
+    readonly_fields = [
+        "company",
+        "contact",
+        "phone",
+        "call",
+        "followup",
+        "bland_call_id",
+        "status",
+        "status_reason",
+        "disclosure_version",
+        "disclosure_script",
+        "consent_proof",
+        "outcome",
+        "answered_by",
+        "duration_seconds",
+        "summary",
+        "transcript",
+        "redaction_counts",
+        "attempts",
+        "next_attempt_at",
+        "claimed_at",
+        "placed_at",
+        "completed_at",
+        "created_at",
+    ]
+    exclude = ["consent"]
+
+    @admin.display(description="consent (proof)")
+    def consent_proof(self, obj: AiCall) -> str:
+        consent = obj.consent
+        if consent is None:
+            return "-"
+        url = reverse("admin:messaging_consentevent_change", args=[consent.pk])
+        return format_html(
+            '<a href="{}">{} opt-in of {}</a>: disclosure {}, {}',
+            url,
+            consent.channel,
+            consent.created_at.date(),
+            consent.disclosure_version or "-",
+            consent.evidence or "no evidence",
+        )
 
 
 def _link(name: str, pk: int | None) -> str:

@@ -1,4 +1,13 @@
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def _appointment_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if created:
+        from messaging import recovery
+
+        recovery.on_appointment(instance)
 
 
 class MessagingConfig(AppConfig):
@@ -7,22 +16,46 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         _register_erasure()
+        from django.db.models.signals import post_save
+
         from analysis import kpis as analysis_kpis
+        from appointments import pipeline as appointments_pipeline
+        from appointments.models import Appointment
         from calls import pipeline
         from calls.models import Call
         from integrations import inbox
         from messaging import followups, kpis, recovery, retention, selectors
-        from messaging.serializers import ConsentEventSerializer, MessageSerializer
-        from messaging.webhooks import twilio
+        from messaging.serializers import (
+            AiCallSerializer,
+            ConsentEventSerializer,
+            MessageSerializer,
+        )
+        from messaging.webhooks import bland, twilio
         from otto import retention as otto_retention
         from otto import timeline
 
-        # The inbox knows no provider: messaging owns the rows Twilio's events write.
+        # The inbox knows no provider: messaging owns the rows Twilio's and Bland's write.
         inbox.register(twilio.SOURCE)
+        inbox.register(bland.SOURCE)
         # A missed call starts its recovery (the text-back through the gate).
         pipeline.register_missed_call(recovery.start)
         # A call whose outcomes are written gets its follow-ups (or a booking cancels them).
         pipeline.register_handoff(Call.Stage.APPLIED, followups.on_applied)
+        # What ends a recovery, at the event: a later answered call, the missed call's
+        # analysis saying spam; and a booking recovers it.
+        pipeline.register_answered_call(recovery.on_answered_call)
+        appointments_pipeline.register_applied(recovery.on_analysis)
+        post_save.connect(
+            _appointment_saved, sender=Appointment, dispatch_uid="messaging-recovered"
+        )
+        timeline.register(
+            timeline.TimelineSource(
+                type="ai_call",
+                at="completed_at",
+                rows=selectors.contact_ai_calls,
+                serializer=AiCallSerializer,
+            )
+        )
         # metrics/recovery/ and the overview's recovery_rate.
         analysis_kpis.register_recovery(kpis.recovery_figures)
         # A contact's texts and consent changes appear among their calls.
@@ -44,6 +77,9 @@ class MessagingConfig(AppConfig):
         )
         otto_retention.register("messages", "messages", retention.purge_messages)
         otto_retention.register("message_previews", "messages", retention.purge_previews)
+        otto_retention.register(
+            "ai_call_transcripts", "transcripts", retention.purge_ai_call_transcripts
+        )
 
 
 def _register_erasure() -> None:

@@ -1,5 +1,6 @@
 """What messaging holds on a person, for :mod:`otto.erasure`: threads and messages with
-their number, missed-call recoveries, follow-ups, and the consent ledger's events for the number.
+their number, missed-call recoveries, follow-ups and AI calls, and the consent ledger's
+events for the number.
 
 An opt-out outlives the erasure (docs/governance.md): for each channel on which the
 number stands opted out, one opt-out is written again under the number's keyed
@@ -15,7 +16,14 @@ from django.db.models import Q, QuerySet
 
 from calls.erasure import person_calls
 from messaging import selectors
-from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
+from messaging.models import (
+    AiCall,
+    ConsentEvent,
+    FollowUp,
+    Message,
+    MissedCallRecovery,
+    Thread,
+)
 from otto.erasure import Erasure, Person, Rows, pseudonym, rows
 
 KEPT_NOTE = "opt-out kept through a contact erasure"
@@ -41,11 +49,20 @@ def _recoveries(person: Person) -> QuerySet[MissedCallRecovery]:
     return MissedCallRecovery.objects.filter(company=person.company).filter(condition)
 
 
-def _followups(person: Person) -> QuerySet[FollowUp]:
+def _about(person: Person) -> Q:
+    """A follow-up or AI call of the person: to their number, about their call, or theirs."""
     condition = Q(phone=person.phone) | Q(call__in=person_calls(person))
     if person.contact is not None:
         condition |= Q(contact=person.contact)
-    return FollowUp.objects.filter(company=person.company).filter(condition)
+    return condition
+
+
+def _followups(person: Person) -> QuerySet[FollowUp]:
+    return FollowUp.objects.filter(company=person.company).filter(_about(person))
+
+
+def _ai_calls(person: Person) -> QuerySet[AiCall]:
+    return AiCall.objects.filter(company=person.company).filter(_about(person))
 
 
 def _consent(person: Person) -> QuerySet[ConsentEvent]:
@@ -60,6 +77,8 @@ def erase(person: Person, erasure: Erasure) -> None:
     ]
     # The ledger is append-only for everyone else; an erasure is the one exception (a
     # queryset delete: ConsentEvent.delete() refuses).
+    # AI calls first: each points at the consent event it relied on.
+    erasure.delete(_ai_calls(person))
     erasure.delete(_consent(person))
     erasure.delete(_followups(person))
     erasure.delete(_messages(person))
@@ -83,5 +102,6 @@ def export(person: Person) -> dict[str, Rows]:
         "messages": rows(_messages(person)),
         "recoveries": rows(_recoveries(person)),
         "followups": rows(_followups(person)),
+        "ai_calls": rows(_ai_calls(person)),
         "consent_events": rows(_consent(person)),
     }

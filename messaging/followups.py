@@ -2,8 +2,9 @@
 
 - **Drafting.** :func:`on_applied` is the hand-off of the ``applied`` stage (registered in
   :meth:`messaging.apps.MessagingConfig.ready`; appointments calls it in the transaction
-  that wrote the call's outcomes). A qualified, unbooked call gets one SMS follow-up
-  (unique per call and channel: a re-analysis or a re-applied outcome drafts nothing
+  that wrote the call's outcomes). A qualified, unbooked call gets one follow-up (a text,
+  or an AI call when :func:`messaging.voice.followup_channel` says so), unique per call
+  and channel (a re-analysis or a re-applied outcome drafts nothing
   twice), its text from the analysis when it suggests one, else the tenant's template.
   A booked call cancels the contact's pending follow-ups. The call then moves to ``done``.
 - **When.** :func:`send_time`: the first minute, at least :data:`AFTER_CALL` after the
@@ -33,7 +34,7 @@ from django.utils import timezone
 from analysis.selectors import current_analysis, effective_fields
 from calls import stages
 from calls.models import Call
-from messaging import gate, services
+from messaging import gate, services, voice
 from messaging.models import FollowUp, Message, Thread
 from otto.models import Company, User
 
@@ -186,8 +187,8 @@ def _call_ended(call: Call) -> datetime.datetime:
 def draft(
     call: Call, fields: dict[str, Any], now: datetime.datetime | None = None
 ) -> FollowUp | None:
-    """The call's SMS follow-up, drafted once; None when the tenant has follow-ups off,
-    the call has no contact or is history, or the call has one already."""
+    """The call's follow-up (a text, or an AI call), drafted once; None when the tenant
+    has follow-ups off, the call has no contact or is history, or the call has one already."""
     now = now or timezone.now()
     company = call.company
     contact = call.contact
@@ -206,7 +207,8 @@ def draft(
                 call=call,
                 contact=contact,
                 phone=phone,
-                channel=FollowUp.Channel.SMS,
+                # An AI call when the tenant chose them and the number consented.
+                channel=voice.followup_channel(company, phone),
                 status=Status.SCHEDULED if auto else Status.DRAFT,
                 body=body,
                 drafted_by=drafted_by,
@@ -215,7 +217,7 @@ def draft(
                 ),
             )
     except IntegrityError:
-        logger.info("call %s has its SMS follow-up already", call.pk)
+        logger.info("call %s has its follow-up already", call.pk)
         return None
 
 
@@ -339,7 +341,10 @@ def _send_sms(followup: FollowUp, now: datetime.datetime) -> str:
 # (status ``sent``); it writes the status it ends in and returns it, and calls no provider
 # (a provider call is enqueued, on commit). ``ai_call`` is Bland's (messaging.voice).
 Sender = Callable[[FollowUp, datetime.datetime], str]
-SENDERS: dict[str, Sender] = {FollowUp.Channel.SMS: _send_sms}
+SENDERS: dict[str, Sender] = {
+    FollowUp.Channel.SMS: _send_sms,
+    FollowUp.Channel.AI_CALL: voice.send_followup,
+}
 
 
 def run_due(followup_id: int, now: datetime.datetime | None = None) -> str | None:

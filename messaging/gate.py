@@ -72,6 +72,7 @@ _STATE_NAMES = {
 OPTED_OUT = "recipient_opted_out"
 QUIET_HOURS = "quiet_hours"
 NO_AI_VOICE_CONSENT = "no_ai_voice_consent"
+NO_DISCLOSURE = "no_ai_call_disclosure"
 
 
 class NoWindow(Exception):
@@ -88,6 +89,8 @@ class Decision:
     send_at: datetime.datetime | None = None
     # Automated messages are deferred to ``send_at``; manual ones refused.
     deferred: bool = False
+    # An AI call's: the ai_voice opt-in it relies on (its proof).
+    consent: ConsentEvent | None = None
 
 
 def recipient_zone(company: Company, phone: str) -> ZoneInfo:
@@ -211,14 +214,18 @@ def check_call(
     company: Company, *, to: str, now: datetime.datetime, contact_state: str = ""
 ) -> Decision:
     """May an AI call go to ``to`` at ``now``? Only with a recorded ai_voice opt-in that no
-    opt-out followed, and inside the recipient's window; outside it the call is deferred
-    to the window's opening, like automated texts (DESIGN §9.4)."""
-    if not selectors.ai_voice_consented(company, to):
+    opt-out followed (the decision carries it: the call's proof), with the tenant's
+    disclosure script to open with, and inside the recipient's window; outside it the call
+    is deferred to the window's opening, like automated texts (DESIGN §9.4)."""
+    consent = selectors.ai_voice_consent(company, to)
+    if consent is None:
         return Decision(False, NO_AI_VOICE_CONSENT)
+    if not company.ai_call_disclosure_script.strip():
+        return Decision(False, NO_DISCLOSURE)
     try:
         opening = next_window(company, to, now, contact_state)
     except NoWindow:
         return Decision(False, QUIET_HOURS)
     if opening is None:
-        return Decision(True)
-    return Decision(False, QUIET_HOURS, send_at=opening, deferred=True)
+        return Decision(True, consent=consent)
+    return Decision(False, QUIET_HOURS, send_at=opening, deferred=True, consent=consent)

@@ -10,14 +10,15 @@ Each call has at most one recovery, so the LEFT JOIN to it multiplies nothing.
 - ``texted``: recoveries with a recovery text sent or delivered;
 - ``replied``: recoveries ended ``replied``, or with an inbound text from the contact since;
 - ``recovered``: recoveries followed by a non-cancelled appointment for the contact created
-  within :data:`RECOVERED_WITHIN` of the missed call;
+  within the tenant's ``recovery_window_days`` of the missed call: the definition that
+  sets a recovery's status ``recovered`` (:func:`messaging.recovery.bookings`), counted
+  here at query time, so an appointment cancelled later stops counting;
 - ``recovery_rate`` = recovered ÷ missed_calls;
 - ``median_first_response_seconds``: missed call → its first recovery text handed to Twilio.
 """
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.db.models import (
@@ -34,12 +35,10 @@ from django.db.models import (
 from django.db.models.functions import Extract
 
 from analysis import kpis
-from appointments.models import Appointment
 from messaging.models import Message, MissedCallRecovery
+from messaging.recovery import bookings
 from otto.sql import Median
 
-# A booked appointment for the contact this long after the missed call recovers it.
-RECOVERED_WITHIN = datetime.timedelta(days=7)
 SENT = (Message.Status.SENT, Message.Status.DELIVERED)
 R = "recoveries__"
 
@@ -56,12 +55,7 @@ def recovery_figures(scope: kpis.Scope) -> dict[str, Any]:
         direction=Message.Direction.INBOUND,
         created_at__gte=OuterRef(f"{R}started_at"),
     )
-    booking = Appointment.objects.filter(
-        company=scope.company,
-        contact=OuterRef(f"{R}contact"),
-        created_at__gte=OuterRef(f"{R}started_at"),
-        created_at__lt=OuterRef(f"{R}started_at") + RECOVERED_WITHIN,
-    ).exclude(status=Appointment.Status.CANCELLED)
+    booking = bookings(scope.company, OuterRef(f"{R}contact"), OuterRef(f"{R}started_at"))
     waited = ExpressionWrapper(
         Subquery(first_sent) - F(f"{R}started_at"), output_field=DurationField()
     )

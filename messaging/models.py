@@ -379,3 +379,82 @@ class FollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} follow-up of call {self.call_id} ({self.status})"
+
+
+class AiCall(models.Model):
+    """One AI follow-up call placed through Bland (messaging.voice, docs/recovery.md).
+
+    Bland's send is not idempotent, so the row is the record that a call was asked for:
+    ``placing`` is written (a compare-and-set) before Bland is called, and a call whose
+    answer was lost is never sent again; its webhook finds it by the id in its metadata."""
+
+    class Status(models.TextChoices):
+        # Waiting to be placed; deferred by quiet hours when ``next_attempt_at`` is later.
+        PENDING = "pending", "Pending"
+        # Claimed: Bland is being (or was) asked. Never sent again from here.
+        PLACING = "placing", "Placing"
+        # Refused by the gate (no ai_voice consent, no disclosure script); never placed.
+        BLOCKED = "blocked", "Blocked"
+        PLACED = "placed", "Placed"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="ai_calls")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="ai_calls")
+    phone = models.CharField(max_length=20)
+    # The call this one follows up (a missed or unbooked call), when there is one.
+    call = models.ForeignKey(
+        "calls.Call", on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_calls"
+    )
+    # The follow-up this call is the sending of (channel ``ai_call``), when it is one.
+    followup = models.OneToOneField(
+        FollowUp, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_call"
+    )
+    bland_call_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.CharField(max_length=255, blank=True)
+    # What the call opened with: the tenant's script and its version when it was placed.
+    disclosure_script = models.TextField(blank=True)
+    disclosure_version = models.CharField(max_length=64, blank=True)
+    # The ai_voice opt-in the gate relied on (the proof: its disclosure, evidence, time).
+    consent = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="ai_calls"
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # The outcome, from Bland's post-call webhook.
+    outcome = models.CharField(max_length=32, blank=True)  # Bland's status
+    answered_by = models.CharField(max_length=32, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    summary = models.TextField(blank=True)
+    # Redacted before storage (calls.redaction): no card or SSN is ever written.
+    transcript = models.TextField(blank=True)
+    redaction_counts = models.JSONField(default=dict, blank=True)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimestampedManager()
+
+    class Meta:
+        verbose_name = "AI call"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="messaging_aicall_due_idx",
+                condition=models.Q(status__in=["pending", "placing"]),
+            ),
+            models.Index(
+                fields=["company", "-created_at", "-id"], name="messaging_aicall_list_idx"
+            ),
+            models.Index(
+                fields=["contact", "-completed_at"],
+                name="messaging_aicall_contact_idx",
+                condition=models.Q(completed_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"AI call to {self.phone} ({self.status})"

@@ -19,9 +19,13 @@ import datetime
 import logging
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, QuerySet
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
-from appointments.models import Task
+from analysis.models import CallAnalysis
+from analysis.selectors import effective_fields
+from appointments.models import Appointment, Task
 from calls.models import Call
 from messaging import selectors, services
 from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
@@ -44,6 +48,11 @@ DEFAULT_NUDGE = (
 
 REPLIED, PERSON_TEXTED, OPTED_OUT = services.REPLIED, services.PERSON_TEXTED, services.OPTED_OUT
 ANSWERED = "a later call with the contact was answered"
+SPAM = "the missed call's analysis says spam"
+BOOKED = "an appointment was booked"
+# The analysis' intent for a robocall or a sales pitch (the analyzer's schema has no
+# other spam field; the sandbox's rules answer it for spam).
+SPAM_INTENT = "spam"
 
 
 def offsets(company: Company) -> list[datetime.timedelta]:
@@ -104,6 +113,8 @@ def stop_reason(recovery: MissedCallRecovery) -> tuple[str, str] | None:
     ).exclude(pk=recovery.call_id)
     if answered.exists():
         return Status.STOPPED, ANSWERED
+    if is_spam(recovery.call_id):
+        return Status.STOPPED, SPAM
     manual = messages.filter(direction=Message.Direction.OUTBOUND, kind=Message.Kind.MANUAL)
     if manual.exclude(status=Message.Status.BLOCKED).exists():
         return Status.STOPPED, PERSON_TEXTED
@@ -206,3 +217,77 @@ def check_before_send(recovery_id: int) -> str:
     if recovery.status not in (Status.ACTIVE, Status.ESCALATED):
         return f"recovery {recovery.status}: {recovery.stopped_reason}".strip(": ")
     return ""
+
+
+# --- what ends a recovery at the event (registered in messaging.apps) -----------------
+
+
+def window(company: Company) -> datetime.timedelta:
+    """How long after the missed call a booking still recovers it (the tenant's)."""
+    return datetime.timedelta(days=company.recovery_window_days)
+
+
+def bookings(
+    company: Company,
+    contact: int | OuterRef | Combinable,
+    started_at: datetime.datetime | OuterRef | Combinable,
+) -> QuerySet[Appointment]:
+    """The one definition of "recovered": the contact's appointments, not cancelled, made
+    from the missed call's time to the tenant's window after it. Values, or ``OuterRef``s
+    for the recovery KPI's subquery (messaging.kpis)."""
+    return Appointment.objects.filter(
+        company=company,
+        contact=contact,
+        created_at__gte=started_at,
+        created_at__lt=started_at + window(company),
+    ).exclude(status=Appointment.Status.CANCELLED)
+
+
+def on_appointment(appointment: Appointment) -> int:
+    """A booked appointment recovers the contact's recoveries it follows within the
+    window, whatever state they ended in (Appointment's post_save, on create)."""
+    if appointment.contact_id is None or appointment.status == Appointment.Status.CANCELLED:
+        return 0
+    company = Company.objects.get(pk=appointment.company_id)
+    made = appointment.created_at
+    return (
+        MissedCallRecovery.objects.filter(
+            company=company,
+            contact_id=appointment.contact_id,
+            started_at__lte=made,
+            started_at__gt=made - window(company),
+        )
+        .exclude(status=Status.RECOVERED)
+        .update(status=Status.RECOVERED, stopped_reason=BOOKED, next_action_at=None)
+    )
+
+
+def on_answered_call(call: Call) -> int:
+    """A later answered call with the contact stops their active recoveries when it is
+    ingested (calls' ``register_answered_call`` hook)."""
+    if call.contact_id is None or call.started_at is None:
+        return 0
+    return services.stop_recoveries(
+        call.company,
+        Status.STOPPED,
+        ANSWERED,
+        contact_id=call.contact_id,
+        started_at__lt=call.started_at,
+    )
+
+
+def is_spam(call_id: int) -> bool:
+    analysis = CallAnalysis.objects.filter(call_id=call_id, is_current=True).first()
+    return analysis is not None and _says_spam(analysis)
+
+
+def _says_spam(analysis: CallAnalysis) -> bool:
+    return effective_fields(analysis).get("intent") == SPAM_INTENT
+
+
+def on_analysis(call: Call, analysis: CallAnalysis) -> int:
+    """The missed call's analysis (it comes after the text-back) says spam: its recovery
+    stops, so no nudge follows (appointments' ``register_applied`` hook)."""
+    if not _says_spam(analysis):
+        return 0
+    return services.stop_recoveries(call.company, Status.STOPPED, SPAM, call_id=call.pk)

@@ -1,5 +1,7 @@
 """What the message window removes (otto.retention, docs/retention.md): the bodies and
-media links of texts older than the window, and the thread previews that quote them.
+media links of texts older than the window, and the thread previews that quote them. The
+transcript window removes an AI call's transcript and summary (the call's record stays:
+when, to whom, on which consent, its outcome).
 
 Rows stay: a blanked message still says who texted whom, when, and how its delivery went,
 and the thread keeps its history and counts. The consent ledger stays whole, and so does
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from messaging.models import Message, Thread
+from messaging.models import AiCall, Message, Thread
 from otto.retention import Purge
 
 UNSENT = (Message.Status.SCHEDULED, Message.Status.QUEUED, Message.Status.SENDING)
@@ -37,3 +39,11 @@ def purge_previews(purge: Purge) -> int:
         last_message_preview=""
     )
     return purge.blank(rows, last_message_preview="")
+
+
+def purge_ai_call_transcripts(purge: Purge) -> int:
+    """An AI call that ended before the transcript window: its words go, like a call's."""
+    rows = AiCall.objects.filter(company=purge.company, completed_at__lt=purge.cutoff).exclude(
+        transcript="", summary=""
+    )
+    return purge.blank(rows, transcript="", summary="")

@@ -6,7 +6,7 @@ import datetime
 
 from django.db.models import Q, QuerySet
 
-from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
+from messaging.models import AiCall, ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto.erasure import pseudonyms
 from otto.models import Company, Contact, Role, User
 
@@ -46,6 +46,15 @@ def consent_keys(phone: str) -> list[str]:
     return [phone, *pseudonyms(phone)]
 
 
+def contact_ai_calls(
+    company: Company, contact: Contact, *, user: User, role: str
+) -> QuerySet[AiCall]:
+    """The contact's AI calls that ended, on their timeline (same roles as texts)."""
+    if role not in (Role.MANAGER, Role.CSR):
+        return AiCall.objects.none()
+    return AiCall.objects.filter(company=company, contact=contact, completed_at__isnull=False)
+
+
 def consent_history(company: Company, phone: str, channel: str) -> QuerySet[ConsentEvent]:
     """Newest first."""
     return ConsentEvent.objects.filter(
@@ -72,18 +81,27 @@ def consent_state(company: Company, phone: str, channel: str = "sms") -> str | N
     return latest[0] if latest else None
 
 
-def ai_voice_consented(company: Company, phone: str) -> bool:
-    """An AI call may go only after an ai_voice opt-in that no opt-out on any channel
-    (STOP included) has followed: a revocation is taken to cover every automated channel."""
+def ai_voice_consent(company: Company, phone: str) -> ConsentEvent | None:
+    """The ai_voice opt-in an AI call may rely on: the latest one, when no opt-out on any
+    channel (STOP included) has followed it: a revocation is taken to cover every
+    automated channel. None when there is none."""
     latest = (
         ConsentEvent.objects.filter(company=company, phone__in=consent_keys(phone))
         .filter(Q(channel=ConsentEvent.Channel.AI_VOICE) | Q(action=Action.OPT_OUT))
         .exclude(action=Action.HELP)
         .order_by("-created_at", "-id")
-        .values_list("channel", "action")
         .first()
     )
-    return latest == (ConsentEvent.Channel.AI_VOICE, Action.OPT_IN)
+    if latest is None or (latest.channel, latest.action) != (
+        ConsentEvent.Channel.AI_VOICE,
+        Action.OPT_IN,
+    ):
+        return None
+    return latest
+
+
+def ai_voice_consented(company: Company, phone: str) -> bool:
+    return ai_voice_consent(company, phone) is not None
 
 
 def is_opted_out(company: Company, phone: str, channel: str = "sms") -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
+from messaging.models import AiCall, ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto.services import check_phone
 
 
@@ -105,6 +105,31 @@ class RecoverySerializer(serializers.ModelSerializer[MissedCallRecovery]):
             "next_action_at",
             "stopped_reason",
             "started_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AiCallSerializer(serializers.ModelSerializer[AiCall]):
+    """An AI follow-up call on the contact's timeline; its transcript is the redacted one."""
+
+    class Meta:
+        model = AiCall
+        fields = [
+            "id",
+            "call",
+            "phone",
+            "status",
+            "status_reason",
+            "outcome",
+            "answered_by",
+            "duration_seconds",
+            "summary",
+            "transcript",
+            "disclosure_version",
+            "consent",
+            "placed_at",
+            "completed_at",
             "created_at",
         ]
         read_only_fields = fields

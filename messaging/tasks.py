@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from messaging import followups, recovery, selectors, sending
+from messaging import followups, recovery, selectors, sending, voice
 from otto.queues import Queue, enqueue, task
 
 
@@ -35,6 +35,23 @@ def dispatch_due_recoveries() -> int:
     ids = selectors.due_recoveries(timezone.now())
     for recovery_id in ids:
         enqueue(Queue.FOLLOWUPS, run_recovery_step, recovery_id)
+    return len(ids)
+
+
+@task
+def place_ai_call(ai_call_id: int) -> str | None:
+    return voice.place(ai_call_id)
+
+
+@task
+def dispatch_due_ai_calls() -> int:
+    """Every minute: AI calls whose window opened or whose retry is due; and calls whose
+    placing got no answer from Bland nor a webhook in time are given up (never resent)."""
+    now = timezone.now()
+    voice.give_up_unanswered(now)
+    ids = voice.due_calls(now)
+    for ai_call_id in ids:
+        enqueue(Queue.FOLLOWUPS, place_ai_call, ai_call_id)
     return len(ids)
 
 

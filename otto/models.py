@@ -133,6 +133,15 @@ class Company(models.Model):
     recovery_nudge_text = models.CharField(max_length=320, blank=True)
     # Numbers (E.164) never texted back: known spammers, the tenant's own lines.
     recovery_block_list = models.JSONField(default=list, blank=True)
+    # A booked appointment for the contact this many days after the missed call makes
+    # its recovery ``recovered`` (messaging.recovery; the recovery KPI counts the same).
+    recovery_window_days = models.PositiveSmallIntegerField(default=7)
+    # AI follow-up calls (Bland, messaging.voice): the disclosure every call opens with,
+    # and the version of it that consent is recorded against. No script: no AI calls.
+    ai_call_disclosure_script = models.TextField(blank=True)
+    ai_call_disclosure_version = models.CharField(max_length=64, blank=True)
+    # Follow-ups as AI calls instead of texts, for numbers with an ai_voice opt-in.
+    followup_ai_calls = models.BooleanField("follow up by AI call", default=False)
     # Follow-ups of qualified, unbooked calls (messaging.followups, docs/recovery.md).
     followup_enabled = models.BooleanField(default=True)
     # Send follow-ups without a person approving each one.

@@ -264,7 +264,8 @@ class TimelineQuerySerializer(serializers.Serializer[dict[str, Any]]):
 class TimelineItemSerializer(serializers.Serializer[dict[str, Any]]):
     type = serializers.CharField(
         help_text='What happened: "call", "lead_status", "appointment", "task", "message" '
-        '(an SMS) or "consent" (an opt-out, opt-in or HELP); each app registers its own '
+        '(an SMS), "consent" (an opt-out, opt-in or HELP) or "ai_call" (an AI follow-up call '
+        "that ended); each app registers its own "
         "kind. `data` is that item's own shape."
     )
     at = serializers.DateTimeField()

@@ -185,5 +185,7 @@ def _finish(
             pipeline.start_transcription(call)
         # Also once per ingest: a missed call (a voicemail too) starts its recovery.
         pipeline.missed_call(call)
+        # And an answered one ends the contact's recovery at once.
+        pipeline.answered_call(call)
     logger.info("call %s ingested: %s %s", call.pk, stage, reason)
     return stage

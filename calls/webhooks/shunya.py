@@ -49,7 +49,7 @@ from pydantic import ValidationError
 
 from calls import shunya
 from calls.models import ShunyaJob, Transcript
-from calls.redaction import redact_text, redact_utterances
+from calls.redaction import redact_strings, redact_text, redact_utterances
 from integrations.inbox import (
     Handler,
     HandlerResult,
@@ -179,22 +179,12 @@ def redact_body(body: bytes) -> bytes:
     counts = _redaction_counts(job.get("result")) if isinstance(job, dict) else None
     # Every string, not only the result's: ids, statuses and timestamps have nothing the
     # rules would touch, and a malformed job may carry its text anywhere.
-    redacted = _redact_strings(payload)
+    redacted = redact_strings(payload)
     if redacted == payload:
         return body
     if counts is not None:
         redacted[REDACTION_KEY] = counts
     return json.dumps(redacted, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _redact_strings(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_text(value).text
-    if isinstance(value, list):
-        return [_redact_strings(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _redact_strings(item) for key, item in value.items()}
-    return value
 
 
 def _redaction_counts(result: Any) -> dict[str, Any] | None:

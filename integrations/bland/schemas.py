@@ -38,6 +38,8 @@ class SendCallRequest(BaseModel):
     wait_for_greeting: bool | None = None
     language: str | None = None
     voicemail_message: str | None = None
+    # {"name": "what to extract"}: Bland answers it in the call object's ``analysis``.
+    analysis_schema: dict[str, Any] | None = None
 
     def payload(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
@@ -84,6 +86,8 @@ class Call(_Lenient):
     metadata: dict[str, Any] = Field(default_factory=dict)
     request_data: dict[str, Any] = Field(default_factory=dict)
     variables: dict[str, Any] = Field(default_factory=dict)
+    # What ``analysis_schema`` asked for, when Bland extracted it.
+    analysis: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("call_length", "corrected_duration", "price", mode="before")
     @classmethod
@@ -93,7 +97,7 @@ class Call(_Lenient):
             return None
         return value
 
-    @field_validator("metadata", "request_data", "variables", mode="before")
+    @field_validator("metadata", "request_data", "variables", "analysis", mode="before")
     @classmethod
     def _mapping(cls, value: Any) -> Any:
         return value if isinstance(value, dict) else {}

@@ -23,7 +23,7 @@ from calls.models import Call, Transcript
 from integrations.models import WebhookEvent
 from messaging import gate, selectors
 from messaging import services as messaging
-from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
+from messaging.models import AiCall, ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto import erasure
 from otto.models import AuditAction, AuditEvent, Contact, IdempotencyKey
 from tests.api.factories import CallFactory
@@ -62,8 +62,19 @@ def seed(company, admin_user) -> Contact:
         body="Still keen on the visit? Call us back on 617-555-0142's line.",
         drafted_by=FollowUp.DraftedBy.TEMPLATE,
     )
-    messaging.opt_in_ai_voice(
+    opt_in = messaging.opt_in_ai_voice(
         company, phone=PHONE, actor=None, disclosure_version="v1", evidence="verbal"
+    )
+    AiCall.objects.create(  # an AI follow-up call, placed on that consent
+        company=company,
+        contact=contact,
+        phone=PHONE,
+        call=missed,
+        consent=opt_in,
+        bland_call_id=f"bland-{company.pk}",
+        status=AiCall.Status.COMPLETED,
+        transcript="user: you can reach me on 617-555-0142 after five",
+        completed_at=timezone.now(),
     )
     twilio_number = "+13035550999"
     messaging.receive_message(
@@ -188,7 +199,7 @@ def test_erasure_leaves_no_trace_of_the_number_and_spares_the_other_tenant(
     assert counts["appointments.Lead"] == 1 and counts["appointments.Appointment"] == 1
     assert counts["appointments.Task"] >= 1 and counts["messaging.Message"] >= 2
     assert counts["messaging.Thread"] == 1 and counts["messaging.MissedCallRecovery"] == 1
-    assert counts["messaging.FollowUp"] == 1
+    assert counts["messaging.FollowUp"] == 1 and counts["messaging.AiCall"] == 1
     assert counts["messaging.ConsentEvent"] == ledger
     assert counts["integrations.WebhookEvent (body erased)"] == 3
     assert counts["otto.IdempotencyKey"] == 1 and counts["admin.LogEntry"] == 1
@@ -342,7 +353,7 @@ def test_the_export_holds_the_person_and_nothing_of_another_tenant(acme, globex,
     assert len(data["calls"]["transcripts"]) == 1 and data["analysis"]["analyses"]
     assert len(data["appointments"]["leads"]) == 1 and data["appointments"]["appointments"]
     assert len(data["messaging"]["messages"]) >= 2 and data["messaging"]["consent_events"]
-    assert len(data["messaging"]["followups"]) == 1
+    assert len(data["messaging"]["followups"]) == 1 and len(data["messaging"]["ai_calls"]) == 1
     assert len(data["core"]["webhook_events"]) == 3
     assert company_ids(data) == {acme.pk}
     assert "search_vector" not in data["calls"]["calls"][0]

@@ -13,6 +13,7 @@ from calls.webhooks import callrail as callrail_webhooks
 from calls.webhooks import shunya as shunya_webhooks
 from integrations import inbox, services
 from integrations.models import Provider, WebhookEvent
+from messaging.webhooks import bland as bland_webhooks
 from otto.webhooks import clerk as clerk_webhooks
 from tests.integrations.fixtures import CLERK_SECRET, load, post_clerk
 
@@ -33,8 +34,9 @@ def test_each_owning_app_registers_its_source():
     assert inbox.source_for(Provider.CALLRAIL) is callrail_webhooks.SOURCE
     assert inbox.source_for(Provider.SHUNYA) is shunya_webhooks.SOURCE
     assert inbox.source_for(Provider.CLERK) is clerk_webhooks.SOURCE
+    assert inbox.source_for(Provider.BLAND) is bland_webhooks.SOURCE
     assert [source.provider for source in inbox.sources()] == sorted(
-        [Provider.CALLRAIL, Provider.CLERK, Provider.SHUNYA, Provider.TWILIO]
+        [Provider.BLAND, Provider.CALLRAIL, Provider.CLERK, Provider.SHUNYA, Provider.TWILIO]
     )
 
 
@@ -64,6 +66,7 @@ def test_an_unregistered_provider_has_no_source(without):
         (Provider.SHUNYA, "/webhooks/shunya"),
         (Provider.CLERK, "/webhooks/clerk"),
         (Provider.CALLRAIL, "/callrail/call.completed"),
+        (Provider.BLAND, "/webhooks/bland"),
     ],
 )
 def test_the_view_of_an_unregistered_provider_answers_404_and_stores_nothing(

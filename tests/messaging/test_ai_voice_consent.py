@@ -103,6 +103,9 @@ def test_the_outsiders_opt_in_is_theirs_alone(acme_sms, globex_manager):
 def _opt_in(company) -> None:
     from messaging.services import opt_in_ai_voice
 
+    # An AI call also needs the tenant's disclosure to open with (test_bland.py).
+    company.ai_call_disclosure_script = "This is an automated call from Acme."
+    company.save(update_fields=["ai_call_disclosure_script"])
     opt_in_ai_voice(
         company,
         phone=CUSTOMER,

@@ -11,7 +11,7 @@ from analysis.models import CallAnalysis
 from calls import search
 from calls.models import Call, Transcript
 from integrations.models import WebhookEvent
-from messaging.models import Message, Thread
+from messaging.models import AiCall, Message, Thread
 from otto.models import Company
 from tests.api.factories import CallFactory, ContactFactory
 from tests.calls_api.conftest import store_recording
@@ -114,3 +114,18 @@ def text_message(
 def stored_keys(s3) -> list[str]:
     listed = s3.list_objects_v2(Bucket=s3.bucket)
     return sorted(obj["Key"] for obj in listed.get("Contents", []))
+
+
+def ai_call(company: Company, days: float) -> AiCall:
+    """An AI follow-up call that ended ``days`` ago, with its transcript and summary."""
+    contact = ContactFactory(company=company)
+    return AiCall.objects.create(
+        company=company,
+        contact=contact,
+        phone=contact.phone,
+        status=AiCall.Status.COMPLETED,
+        outcome="completed",
+        summary="Booked a visit for Tuesday",
+        transcript="user: Tuesday at nine works",
+        completed_at=ago(days),
+    )

@@ -64,6 +64,7 @@ def test_the_admin_edits_windows_and_refuses_bad_ones(admin_client, acme):
         "recovery_enabled": "on",
         "recovery_nudge_hours": "[2, 10, 24]",
         "recovery_escalate_hours": "48",
+        "recovery_window_days": "7",
         "recovery_block_list": "[]",
         "phone_numbers-TOTAL_FORMS": "0",
         "phone_numbers-INITIAL_FORMS": "0",

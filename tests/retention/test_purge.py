@@ -21,6 +21,7 @@ from tests.retention.conftest import (
     DAY,
     SAID,
     aged_call,
+    ai_call,
     set_windows,
     stored_keys,
     text_message,
@@ -168,6 +169,22 @@ def test_message_bodies_are_blanked_but_the_consent_ledger_and_unsent_texts_stay
     assert (purge.counts["messages"], purge.counts["message_previews"]) == (1, 3)
 
 
+def test_ai_call_transcripts_go_with_the_transcript_window_and_the_record_stays(acme, globex):
+    set_windows(acme, transcripts=30)
+    set_windows(globex, transcripts=30)
+
+    old, recent, globex_recent = ai_call(acme, 31), ai_call(acme, 29), ai_call(globex, 29)
+
+    purge = retention.purge_company(acme)
+
+    old.refresh_from_db()
+    assert (old.transcript, old.summary, old.outcome) == ("", "", "completed")
+    for kept in (recent, globex_recent):
+        kept.refresh_from_db()
+        assert kept.transcript and kept.summary
+    assert purge.counts["ai_call_transcripts"] == 1
+
+
 def test_more_rows_than_a_batch_are_purged_a_batch_per_statement(acme, s3):
     set_windows(acme, recordings=30, messages=30)
     calls = [aged_call(acme, 31) for _ in range(7)]
@@ -193,6 +210,7 @@ def test_a_second_run_purges_nothing_and_changes_nothing(acme, s3):
     transcribe(call)
     webhook_event(acme, 31, Status.PROCESSED)
     text_message(acme, 31)
+    ai_call(acme, 31)
     first = retention.purge_company(acme)
     call.refresh_from_db()
     stamp = call.updated_at
@@ -209,6 +227,7 @@ def test_a_second_run_purges_nothing_and_changes_nothing(acme, s3):
     }
     assert second.counts == dict.fromkeys(
         (
+            "ai_call_transcripts",
             "analysis_quotes",
             "message_previews",
             "messages",
