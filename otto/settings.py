@@ -449,6 +449,8 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "appointments.models.Task.Status",
         "TaskTypeEnum": "appointments.models.Task.Type",
         "KeySignalTypeEnum": "appointments.models.KeySignal.Type",
+        "ConsentChannelEnum": "messaging.models.ConsentEvent.Channel",
+        "FollowUpChannelEnum": "messaging.models.FollowUp.Channel",
     },
     # Bodies are documented as JSON only: nested fields (business_hours, lists of numbers)
     # have no form encoding, so documenting forms promised shapes the API refuses.

@@ -62,6 +62,7 @@ def test_the_admin_edits_windows_and_refuses_bad_ones(admin_client, acme):
         "quiet_hours_end": "21:00",
         "business_hours": "{}",
         "recovery_enabled": "on",
+        "followup_enabled": "on",
         "recovery_nudge_hours": "[2, 10, 24]",
         "recovery_escalate_hours": "48",
         "recovery_window_days": "7",
