@@ -96,8 +96,7 @@ MIDDLEWARE = [
 # Provider webhooks (integrations/urls.py) go through a lean chain (otto/handlers.py): a
 # delivery is verified by its signature and answered in JSON, so it needs no session,
 # CSRF, user, messages, CORS or framing header. It keeps its metrics, its request id, the
-# security headers and CommonMiddleware's ALLOWED_HOSTS check. About 5% of a webhook's
-# time (docs/performance.md).
+# security headers and CommonMiddleware's ALLOWED_HOSTS check (docs/performance.md).
 WEBHOOK_PATH_PREFIXES = ("/callrail/", "/webhooks/", "/sms/")
 WEBHOOK_MIDDLEWARE = [
     "otto.middleware.MetricsMiddleware",
@@ -146,8 +145,8 @@ if DATABASE_URL:
         raise ImproperlyConfigured(f"DATABASE_URL is invalid: {exc}") from None
     if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # A request borrows a pooled connection and gives it back at its end, so nothing
-        # runs the per-request `SELECT 1` of CONN_HEALTH_CHECKS (about 8% of a webhook's
-        # time, docs/performance.md). A connection that broke while idle fails the one
+        # runs the per-request `SELECT 1` of CONN_HEALTH_CHECKS (a round trip before every
+        # request; docs/performance.md). A connection that broke while idle fails the one
         # request that next uses it (a 500 the provider retries), and the pool drops it.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
