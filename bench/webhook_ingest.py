@@ -233,8 +233,9 @@ def peer_uvicorn(args) -> Path | None:
         return None
     if not uvicorn.is_file():
         print(
-            f"peer skipped: no {uvicorn}; make it with `python3.12 -m venv {venv} && "
-            f"{venv}/bin/pip install -r {args.peer_dir}/requirements.txt` (--peer-venv)",
+            f"peer skipped: no {uvicorn}. Make a venv for it, e.g. `python3.12 -m venv "
+            f"VENV && VENV/bin/pip install -r "
+            f"{args.peer_dir}/requirements.txt`, and pass --peer-venv VENV",
             file=sys.stderr,
         )
         return None
