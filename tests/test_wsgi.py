@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import RequestFactory
@@ -140,3 +141,11 @@ def test_a_signed_delivery_is_stored_before_its_answer_and_enqueued_on_commit(
     # The processing is pushed when the request's transaction commits, not before.
     assert len(callbacks) == 1
     assert not Call.objects.exists()
+
+
+def test_a_middleware_with_view_hooks_is_refused_for_the_lean_chain(settings):
+    # The lean chain runs no process_view: CSRF's check would silently never happen.
+    settings.WEBHOOK_MIDDLEWARE = ["django.middleware.csrf.CsrfViewMiddleware"]
+
+    with pytest.raises(ImproperlyConfigured, match="CsrfViewMiddleware"):
+        OttoWSGIHandler()
