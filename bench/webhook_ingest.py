@@ -1,28 +1,42 @@
 # ruff: noqa: T201, S603, S607 - a command-line tool that prints and runs wrk and gunicorn
-"""Signed webhook ingest throughput, as ratios against reference views in the same run.
+"""Signed webhook ingest throughput, as ratios against the FastAPI peer in the same run.
 
     .venv/bin/python bench/webhook_ingest.py [--seconds 15] [--connections 8] [--rounds 3]
+        [--peer-dir DIR] [--peer-venv DIR]
 
-Starts gunicorn (sync workers, as the Procfile does) on PostgreSQL and Redis, then drives
-it with wrk (``apt-get install wrk``) at a fixed concurrency against:
+Starts one gunicorn per Otto configuration on PostgreSQL and Redis, and the FastAPI peer
+(the previous system's stack, tuned: FastAPI, uvicorn x2, asyncpg, Celery), then drives
+each with wrk (``apt-get install wrk``) at a fixed concurrency. Every signed target gets the
+same file of byte-identical bodies, each a new call signed with the tenant's key:
 
-- ``hello``: a view that touches nothing;
-- ``insert``: one ``INSERT … ON CONFLICT DO NOTHING`` of a webhook row;
-- ``insert+enqueue``: that insert plus one enqueue on the shared broker (the baseline);
-- ``callrail webhook``: ``POST /callrail/call.completed`` with a ~1 KB body, each request a
-  new call, signed with the tenant's key: signature check, tenant lookup, inbox insert,
-  enqueue of its processing.
+- ``hello``: a view that touches nothing (the final configuration);
+- ``insert+enqueue``: one inbox insert plus one enqueue on the shared broker, the bare
+  minimum of any webhook ingest (DESIGN.md §8's baseline);
+- ``webhook: <configuration>``: ``POST /callrail/call.completed`` with a ~1 KB body:
+  signature check, tenant lookup, inbox insert, enqueue of its processing on commit. One
+  target per configuration, each adding one change to the one before it (``STEPS``); the
+  last is the Procfile's ``web`` as gunicorn.conf.py configures it;
+- ``peer webhook``: the peer's ``POST /callrail/call.completed``, the same work.
 
-Nothing consumes the queue during a run. Each round runs every target once, in turn, so
+The peer is started from ``--peer-dir`` (``$BENCH_PEER_DIR``, default
+``../shared/peers/fastapi-ingest`` from the checkout) with the uvicorn of
+``--peer-venv`` (``$BENCH_PEER_VENV``, default ``DIR/.venv-peer``); it publishes to the
+bench's Redis and writes its own database ``perf_peer`` (its ``setup_peer_db.sh``). When
+either is missing the peer is skipped, with a message, and the ratios are against the
+baseline only.
+
+Nothing consumes the queues during a run. Each round runs every target once, in turn, so
 drift in the machine affects them alike; the figures are medians over the rounds. It uses
-its own database (``otto_bench``, created if missing) and Redis DB 12, and empties both.
-DESIGN.md §8 sets the budget: the webhook at >= 70% of insert+enqueue, p95 < 20 ms at c=8.
+its own database (``otto_bench``, created if missing) and Redis DB 12, and empties both
+(``BENCH_DATABASE_URL``, ``BENCH_REDIS_URL``). DESIGN.md §8 sets the budget: the webhook at
+>= 70% of insert+enqueue, p95 < 20 ms at c=8.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -93,12 +107,43 @@ function done(summary, latency, requests)
 end
 """
 
-TARGETS = {
-    "hello": ("/bench/hello", False),
-    "insert": ("/bench/insert", False),
-    "insert+enqueue": ("/bench/insert-enqueue", False),
-    "callrail webhook": ("/callrail/call.completed", True),
+PEER_DATABASE_URL = DATABASE_URL.rsplit("/", 1)[0] + "/perf_peer"
+WEBHOOK = "/callrail/call.completed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """One Otto configuration: gunicorn flags and environment on top of gunicorn.conf.py."""
+
+    flags: tuple[str, ...] = ()
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+# Each step adds one change to the one before it; the last is the Procfile's web process.
+STEPS = {
+    "before": Server(("-k", "sync"), {"DATABASE_POOL_SIZE": "0", "BENCH_FULL_MIDDLEWARE": "1"}),
+    "+ connection pool": Server(("-k", "sync"), {"BENCH_FULL_MIDDLEWARE": "1"}),
+    "+ gthread, keep-alive": Server((), {"BENCH_FULL_MIDDLEWARE": "1"}),
+    "+ lean webhook middleware": Server(),
 }
+FINAL = "+ lean webhook middleware"
+PEER = "peer"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    name: str
+    server: str
+    path: str
+    signed: bool
+
+
+TARGETS = [
+    Target("hello", FINAL, "/bench/hello", False),
+    Target("insert+enqueue", FINAL, "/bench/insert-enqueue", False),
+    *(Target(f"webhook: {step}", step, WEBHOOK, True) for step in STEPS),
+    Target("peer webhook", PEER, WEBHOOK, True),
+]
 BASELINE = "insert+enqueue"
 WARM_UP_REQUESTS = 6000
 
@@ -109,42 +154,92 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--peer-dir",
+        type=Path,
+        default=Path(
+            os.environ.get("BENCH_PEER_DIR") or ROOT.parent / "shared/peers/fastapi-ingest"
+        ),
+    )
+    parser.add_argument("--peer-venv", type=Path, default=os.environ.get("BENCH_PEER_VENV"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
+    uvicorn = peer_uvicorn(args)
+    targets = [t for t in TARGETS if uvicorn or t.server != PEER]
 
+    args.load = [load()]
     prepare_database()
-    port = free_port()
+    if uvicorn:
+        subprocess.run([str(args.peer_dir / "setup_peer_db.sh")], capture_output=True, check=True)
+    prepared = args.seconds * 4000
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         # Fresh calls for the warm-up and for the run: a replayed body would be a cheaper
-        # duplicate. The run's file must outlast it (checked in run_wrk).
+        # duplicate. Every target starts from empty tables, so the signed targets share
+        # one file: byte-identical bodies. The run's file must outlast it (checked below).
         files = {
-            name: (
-                write_requests(Path(tmp) / f"{i}-warm.tsv", signed, WARM_UP_REQUESTS),
-                write_requests(Path(tmp) / f"{i}.tsv", signed, args.seconds * 4000),
+            signed: (
+                write_requests(Path(tmp) / f"{signed}-warm.tsv", signed, WARM_UP_REQUESTS),
+                write_requests(Path(tmp) / f"{signed}.tsv", signed, prepared),
             )
-            for i, (name, (_, signed)) in enumerate(TARGETS.items())
+            for signed in (False, True)
         }
-        web = start_gunicorn(port, args.web_workers)
         try:
-            results: dict[str, list[dict]] = {name: [] for name in TARGETS}
+            for name, server in STEPS.items():
+                servers[name] = start_gunicorn(server, args.web_workers)
+            if uvicorn:
+                servers[PEER] = start_peer(uvicorn, args.peer_dir, args.web_workers)
+            results: dict[str, list[dict]] = {t.name: [] for t in targets}
             for round_number in range(args.rounds):
-                for name, (path, signed) in TARGETS.items():
+                for target in targets:
                     reset_state()
-                    result = run_wrk(port, path, files[name], args, Path(tmp))
-                    if signed and result["requests"] > args.seconds * 4000:
-                        sys.exit(f"{name}: more requests than prepared calls; some were duplicates")
-                    results[name].append(result)
+                    process, port = servers[target.server]
+                    warm_up, run = files[target.signed]
+                    # A short warm-up so each target starts with warm connections and caches.
+                    run_wrk(port, target.path, warm_up, Path(tmp), "-t1", "-c2", "-d2s")
+                    cpu = server_cpu(process.pid)
+                    result = run_wrk(
+                        port,
+                        target.path,
+                        run,
+                        Path(tmp),
+                        "-t2",
+                        f"-c{args.connections}",
+                        f"-d{args.seconds}s",
+                    )
+                    cpu = server_cpu(process.pid) - cpu
+                    result["cpu_ms"] = cpu * 1000 / max(result["requests"], 1)
+                    if target.signed and result["requests"] > prepared:
+                        sys.exit(f"{target.name}: more requests than prepared calls")
+                    results[target.name].append(result)
                     print(
-                        f"round {round_number + 1} {name:<17} {result['rps']:8.0f} req/s"
+                        f"round {round_number + 1} {target.name:<34} {result['rps']:8.0f} req/s"
                         f"  p95 {result['p95_us'] / 1000:6.1f} ms"
-                        f"  non-2xx {result['non2xx']}",
+                        f"  non-2xx {result['non2xx']}  server CPU {result['cpu_ms']:.2f} ms/req",
                         file=sys.stderr,
                     )
         finally:
-            web.terminate()
-            web.wait(timeout=10)
-    report(results, args)
+            stop([process for process, _ in servers.values()])
+    report(targets, results, args)
+
+
+def peer_uvicorn(args) -> Path | None:
+    """The peer's uvicorn, or None (with the reason printed) when it cannot run."""
+    venv = args.peer_venv or args.peer_dir / ".venv-peer"
+    uvicorn = Path(venv) / "bin" / "uvicorn"
+    if not (args.peer_dir / "fastapi_app.py").is_file():
+        print(f"peer skipped: no fastapi_app.py in {args.peer_dir} (--peer-dir)", file=sys.stderr)
+        return None
+    if not uvicorn.is_file():
+        print(
+            f"peer skipped: no {uvicorn}. Make a venv for it, e.g. `python3.12 -m venv "
+            f"VENV && VENV/bin/pip install -r "
+            f"{args.peer_dir}/requirements.txt`, and pass --peer-venv VENV",
+            file=sys.stderr,
+        )
+        return None
+    return uvicorn
 
 
 def prepare_database() -> None:
@@ -193,24 +288,68 @@ def write_requests(path: Path, signed: bool, count: int) -> Path:
     return path
 
 
-def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(server: Server, workers: int) -> tuple[subprocess.Popen, int]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    port = free_port()
+    argv = [str(gunicorn), "otto.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     web = subprocess.Popen(
-        [str(gunicorn), "otto.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+        [*argv, *server.flags],
         cwd=ROOT,
-        env=ENV,
+        env={**ENV, **server.env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    return wait_until_up(web, port, "/bench/hello")
+
+
+def start_peer(uvicorn: Path, peer_dir: Path, workers: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    argv = [str(uvicorn), "--app-dir", str(peer_dir), "fastapi_app:app", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
+    peer = subprocess.Popen(
+        [*argv, "--log-level", "warning"],
+        cwd=peer_dir,
+        env={**os.environ, "PEER_BROKER_URL": REDIS_URL, "PEER_PG_DB": "perf_peer"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return wait_until_up(peer, port, "/hello")
+
+
+def wait_until_up(process: subprocess.Popen, port: int, path: str) -> tuple[subprocess.Popen, int]:
+    # Generous: on a loaded machine a gunicorn with four workers takes a while to import.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            with urlopen(f"http://127.0.0.1:{port}/bench/hello", timeout=1):
-                return web
+            with urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
+                return process, port
         except OSError:
             time.sleep(0.2)
-    web.terminate()
-    sys.exit("gunicorn did not start")
+    stop([process])
+    sys.exit(f"{process.args[0]} did not start")
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a server and its worker processes."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total + sum(server_cpu(int(child)) for child in children)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def reset_state() -> None:
@@ -219,33 +358,20 @@ def reset_state() -> None:
 
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute("TRUNCATE integrations_webhookevent CASCADE")
+    try:
+        with psycopg.connect(PEER_DATABASE_URL, autocommit=True) as conn:
+            conn.execute("TRUNCATE inbox")
+    except psycopg.OperationalError:
+        pass  # no peer database: the peer is skipped
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
-def run_wrk(port: int, path: str, requests: tuple[Path, Path], args, tmp: Path) -> dict:
-    threads = 2
-    url = f"http://127.0.0.1:{port}"
-    warm_up, run = requests
-    # A short warm-up so each target starts with warm connections and caches.
-    script = tmp / "warm.lua"
-    script.write_text(LUA % {"path": path, "file": str(warm_up), "threads": 1})
-    subprocess.run(
-        ["wrk", "-t1", "-c2", "-d2s", "-s", str(script), url], capture_output=True, check=True
-    )
+def run_wrk(port: int, path: str, requests: Path, tmp: Path, *wrk_args: str) -> dict:
+    threads = int(next(arg for arg in wrk_args if arg.startswith("-t"))[2:])
     script = tmp / "run.lua"
-    script.write_text(LUA % {"path": path, "file": str(run), "threads": threads})
+    script.write_text(LUA % {"path": path, "file": str(requests), "threads": threads})
     output = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{args.connections}",
-            f"-d{args.seconds}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(script),
-            url,
-        ],
+        ["wrk", *wrk_args, "--timeout", "5s", "-s", str(script), f"http://127.0.0.1:{port}"],
         capture_output=True,
         text=True,
         check=True,
@@ -255,24 +381,50 @@ def run_wrk(port: int, path: str, requests: tuple[Path, Path], args, tmp: Path) 
     return result
 
 
-def report(results: dict[str, list[dict]], args) -> None:
+def report(targets: list[Target], results: dict[str, list[dict]], args) -> None:
+    """Medians over the rounds; each ratio is the median of the rounds' own ratios, so a
+    round the machine slowed down for every target counts like any other."""
+
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in results[name])
 
-    base = median(BASELINE, "rps")
+    def ratio(name: str, other: str | None) -> str:
+        if other not in results:
+            return "–"
+        pairs = zip(results[name], results[other], strict=True)
+        return f"{statistics.median(a['rps'] / b['rps'] for a, b in pairs):.2f}"
+
+    peer = "peer webhook"
     print(
         f"\nwrk -c{args.connections}, {args.seconds} s x {args.rounds} rounds (medians), "
-        f"gunicorn sync x{args.web_workers}, PostgreSQL + Redis\n"
+        f"{args.web_workers} gunicorn workers, uvicorn x{args.web_workers} for the peer, "
+        f"PostgreSQL + Redis; load average {args.load[0]} at the start, {load()} at the end\n"
     )
-    print(f"| target | requests/s | vs {BASELINE} | p50 ms | p95 ms | p99 ms | non-2xx |")
-    print("|---|---|---|---|---|---|---|")
-    for name in TARGETS:
-        rps = median(name, "rps")
+    print(
+        f"| target | requests/s | vs {BASELINE} | vs peer | vs step before "
+        "| p50 ms | p95 ms | p99 ms | server CPU ms/req | non-2xx |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    before = None
+    for target in targets:
+        step = ""
+        if target.path == WEBHOOK and target.server in STEPS:
+            step = ratio(target.name, before)
+            before = target.name
         print(
-            f"| {name} | {rps:,.0f} | {rps / base:.2f} | {median(name, 'p50_us') / 1000:.1f} "
-            f"| {median(name, 'p95_us') / 1000:.1f} | {median(name, 'p99_us') / 1000:.1f} "
-            f"| {sum(r['non2xx'] for r in results[name])} |"
+            f"| {target.name} | {median(target.name, 'rps'):,.0f} "
+            f"| {ratio(target.name, BASELINE)} | {ratio(target.name, peer)} | {step} "
+            f"| {median(target.name, 'p50_us') / 1000:.1f} "
+            f"| {median(target.name, 'p95_us') / 1000:.1f} "
+            f"| {median(target.name, 'p99_us') / 1000:.1f} "
+            f"| {median(target.name, 'cpu_ms'):.2f} "
+            f"| {sum(r['non2xx'] for r in results[target.name])} |"
         )
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared; say how busy it was)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def free_port() -> int:

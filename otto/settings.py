@@ -96,6 +96,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# Provider webhooks (integrations/urls.py) go through a lean chain (otto/handlers.py): a
+# delivery is verified by its signature and answered in JSON, so it needs no session,
+# CSRF, user, messages, CORS or framing header. It keeps its metrics, its request id, the
+# security headers and CommonMiddleware's ALLOWED_HOSTS check (docs/performance.md).
+WEBHOOK_PATH_PREFIXES = ("/callrail/", "/webhooks/", "/sms/")
+WEBHOOK_MIDDLEWARE = [
+    "otto.middleware.MetricsMiddleware",
+    "otto.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
 
 ROOT_URLCONF = "otto.urls"
 WSGI_APPLICATION = "otto.wsgi.application"
@@ -121,6 +132,11 @@ TEMPLATES = [
 
 VAR_DIR = BASE_DIR / "var"
 DATABASE_URL = env_str("DATABASE_URL")
+# Connections per process in a psycopg pool (PostgreSQL only); 0: no pool. gunicorn.conf.py
+# sets it to the web worker's threads. Other processes keep persistent connections checked
+# before each use: qcluster forks its workers, and a pool's threads and sockets must not
+# cross a fork.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
 if DATABASE_URL:
     try:
         DATABASES = {
@@ -130,6 +146,19 @@ if DATABASE_URL:
         }
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is invalid: {exc}") from None
+    if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # A request borrows a pooled connection and gives it back at its end, so nothing
+        # runs the per-request `SELECT 1` of CONN_HEALTH_CHECKS (a round trip before every
+        # request; docs/performance.md). A connection that broke while idle fails the one
+        # request that next uses it (a 500 the provider retries), and the pool drops it.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_SIZE,
+            # A request waits this long for a free connection, then fails (500).
+            "timeout": 10,
+        }
 else:
     # The embedded default serves web, worker and sandbox from one file. Several processes
     # can share SQLite only with WAL, IMMEDIATE transactions and a busy timeout; without

@@ -1,7 +1,11 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
+
+from otto.handlers import OttoWSGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "otto.settings")
 
-application = get_wsgi_application()
+# get_wsgi_application(), with the webhooks' lean middleware chain (otto/handlers.py).
+django.setup(set_prefix=False)
+application = OttoWSGIHandler()

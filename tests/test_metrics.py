@@ -138,8 +138,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def gunicorn(db, tmp_path):
-    """``gunicorn otto.wsgi`` with two sync workers and a multiprocess metrics directory,
-    against the test database."""
+    """``gunicorn otto.wsgi`` with two workers as gunicorn.conf.py makes them (gthread, a
+    database pool each) and a multiprocess metrics directory, against the test database."""
     port = _free_port()
     metrics_dir = tmp_path / "prometheus"
     database = settings.DATABASES["default"]

@@ -1,5 +1,6 @@
 """Settings come from the environment, and a bad value stops the process at start-up."""
 
+import json
 import subprocess
 import sys
 
@@ -21,7 +22,14 @@ PRINT_SETTINGS = (
 )
 
 
-def start_django(**overrides: str) -> subprocess.CompletedProcess:
+PRINT_DATABASE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "d = s.DATABASES['default']; print(json.dumps({'pool': d.get('OPTIONS', {}).get('pool'), "
+    "'max_age': d.get('CONN_MAX_AGE'), 'health_checks': d.get('CONN_HEALTH_CHECKS')}))"
+)
+
+
+def start_django(code: str = PRINT_SETTINGS, **overrides: str) -> subprocess.CompletedProcess:
     environment = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "otto.settings",
@@ -29,7 +37,7 @@ def start_django(**overrides: str) -> subprocess.CompletedProcess:
         **overrides,
     }
     return subprocess.run(
-        [sys.executable, "-c", PRINT_SETTINGS],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={key: value for key, value in environment.items() if value is not None},
         capture_output=True,
@@ -50,6 +58,7 @@ def start_django(**overrides: str) -> subprocess.CompletedProcess:
         ("SENTRY_TRACES_SAMPLE_RATE", "2"),
         ("LOG_LEVEL", "LOUD"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("DATABASE_POOL_SIZE", "-1"),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(variable, value):
@@ -126,6 +135,38 @@ def test_with_postgres_and_redis_the_cache_uses_the_next_redis_database():
     assert '"broker": "otto.brokers.RedisBroker"' in result.stdout
     assert '"cache_location": "redis://127.0.0.1:6379/4"' in result.stdout
     assert '"user": "5/second"' in result.stdout
+
+
+def database_settings(**overrides: str) -> dict:
+    result = start_django(PRINT_DATABASE, **overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_pool_size_pools_postgres_connections_without_per_request_health_checks():
+    found = database_settings(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test", DATABASE_POOL_SIZE="4"
+    )
+
+    # Django refuses a pool with persistent connections; the pool replaces SELECT 1.
+    assert found == {
+        "pool": {"min_size": 1, "max_size": 4, "timeout": 10},
+        "max_age": 0,
+        "health_checks": False,
+    }
+
+
+def test_without_a_pool_size_postgres_connections_persist_with_health_checks():
+    found = database_settings(DATABASE_URL="postgres://postgres@127.0.0.1:5432/test")
+
+    assert found == {"pool": None, "max_age": 600, "health_checks": True}
+
+
+def test_the_embedded_sqlite_default_ignores_the_pool_size():
+    # gunicorn.conf.py sets DATABASE_POOL_SIZE for `make run` too, on SQLite.
+    found = database_settings(DATABASE_POOL_SIZE="4")
+
+    assert found["pool"] is None
 
 
 def test_q_routes_gives_routed_queues_their_own_cluster_without_a_scheduler():
