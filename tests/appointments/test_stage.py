@@ -264,9 +264,11 @@ def test_a_worker_killed_mid_apply_still_leaves_one_appointment(
     call = analysed_call(acme, "booked")
     blocker = psycopg.connect(subprocess_database_url())
     blocker.execute("SELECT 1 FROM otto_contact WHERE id = %s FOR UPDATE", [call.contact_id])
+    # pushed before the cluster starts (autocommit: at once), so that the handoff's own
+    # write to the call cannot queue behind a worker already holding the call
+    calls_pipeline.handoff_for(Stage.ANALYZED)(call)
     first = start_qcluster(SANDBOX_URL=sandbox.url)
     try:
-        calls_pipeline.handoff_for(Stage.ANALYZED)(call)  # autocommit: pushed at once
         wait_for(lambda: Call.objects.get(pk=call.pk).stage == Stage.APPLYING, timeout=15)
 
         # when the cluster is killed mid-apply
