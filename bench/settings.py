@@ -1,7 +1,13 @@
 """Otto's settings plus the benchmark's reference views (bench/urls.py) and its per-task
 CPU meter (bench/apps.py). Never deployed."""
 
+import os
+
 from otto.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
 INSTALLED_APPS = [*INSTALLED_APPS, "bench.apps.BenchConfig"]  # noqa: F405
+
+if os.environ.get("BENCH_QUERIES"):
+    # bench/api_latency.py: each response's query count, and plans of the slowest.
+    MIDDLEWARE = ["bench.queries.QueryCountMiddleware", *MIDDLEWARE]  # noqa: F405
