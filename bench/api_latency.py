@@ -129,10 +129,17 @@ def main() -> None:
         elapsed = time.monotonic() - started
         load_after = os.getloadavg()
         slowest = sorted(
-            (t for t in targets if t.kind != "baseline"), key=lambda t: -t.percentile(95)
+            (t for t in targets if t.kind != "baseline" and t.status == 200),
+            key=lambda t: -t.percentile(95),
         )[: args.explain]
+        # The figures first: a plan that takes gunicorn's timeout must not lose them.
+        report(targets, tenants, args, load_before, load_after, elapsed)
+        sys.stdout.flush()
         for target in slowest:
-            request(conn, target.path, target.token, {"X-Bench-Explain": slug(target)})
+            try:
+                request(conn, target.path, target.token, {"X-Bench-Explain": slug(target)})
+            except (http.client.HTTPException, OSError):
+                conn.close()
     finally:
         for process in (web, sandbox):
             process.terminate()
@@ -140,7 +147,6 @@ def main() -> None:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-    report(targets, tenants, args, load_before, load_after, elapsed)
     print("\n## Plans of the slowest queries\n")
     for target in slowest:
         plan = Path(explain_dir) / f"{slug(target)}.txt"
