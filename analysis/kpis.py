@@ -20,12 +20,16 @@ from a call, task and appointment counts, recovery) reaches the KPIs through
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Callable
+import functools
+import operator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
+from django.db import connection, transaction
 from django.db.models import (
     Avg,
     BooleanField,
@@ -72,6 +76,9 @@ class Outcomes:
     appointments: Callable[
         [Company, datetime.datetime, datetime.datetime, list[int]], dict[int, dict[str, int]]
     ]
+    # The sales reps whose calls a call is (the rep scope, calls.selectors.rep_condition,
+    # as columns): {name: an expression over Call giving one rep's user id or null}.
+    call_reps: Callable[[], dict[str, Any]] | None = None
 
 
 # ``recovery(scope)`` → the recovery figures (metrics/recovery/), ``RECOVERY_FIELDS``.
@@ -225,11 +232,28 @@ OBJECTIONS = effective("current__", "objections")
 OBJECTION_COUNT = Func(OBJECTIONS, function="jsonb_array_length", output_field=IntegerField())
 
 
-def rate(numerator: int | None, denominator: int | None) -> float | None:
+def rate(numerator: float | None, denominator: float | None) -> float | None:
     """A fraction 0–1; null when there is nothing to divide by."""
     if not denominator or numerator is None:
         return None
     return numerator / denominator
+
+
+@contextlib.contextmanager
+def without_jit() -> Iterator[None]:
+    """Run the KPI queries with PostgreSQL's JIT compiler off.
+
+    A KPI's aggregate over a large tenant's 90 days has a planner cost past
+    ``jit_inline_above_cost``, and PostgreSQL then compiles it before running it: 3.4 s of
+    inlining and optimisation for 0.6 s of execution on the benchmark's largest tenant
+    (docs/performance.md). ``SET LOCAL`` holds for the KPI's transaction only, so it also
+    works behind a transaction-pooling PgBouncer, where a session setting would not.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
 
 
 # --- the endpoints' figures -----------------------------------------------------------------
@@ -317,52 +341,72 @@ def top_objections(scope: Scope) -> list[dict[str, Any]]:
     return sorted(results, key=lambda r: (-r["calls"], CATEGORIES.index(r["category"])))
 
 
+PERSON_FIGURES = ("calls", "booked", "qualified", "sop_sum", "sop_count")
+
+
 def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
     """One row per person (CSRs and sales reps): their calls (:func:`person_calls`) with
     booked, qualified and SOP score, and the appointments assigned to them that are
-    scheduled in the range. Two queries whatever the number of people."""
+    scheduled in the range. At most three queries whatever the number of people.
+
+    The calls are grouped, not counted with one conditional aggregate per person: 160
+    aggregates over a large tenant's 90 days took seconds (docs/performance.md). A CSR's
+    calls are grouped by ``handled_by``; a sales rep's by the reps each call is theirs
+    through (:attr:`Outcomes.call_reps`), a call counted once per rep however many ways.
+    """
     calls = scoped_calls(Scope(scope.company, scope.date_from, scope.date_to))
     c = analysis_conditions()
-    aggregates: dict[str, Any] = {}
-    for user, role in people:
-        theirs = _person_condition(scope.company, user, role)
-        aggregates |= {
-            f"calls_{user.pk}": Count("pk", filter=theirs),
-            f"booked_{user.pk}": Count("pk", filter=theirs & c["booked"]),
-            f"qualified_{user.pk}": Count("pk", filter=theirs & c["qualified"]),
-            f"sop_{user.pk}": Avg(SOP_SCORE, filter=theirs),
-        }
-    row = calls.aggregate(**aggregates) if aggregates else {}
+    figures = {
+        "calls": Count("pk"),
+        "booked": Count("pk", filter=c["booked"]),
+        "qualified": Count("pk", filter=c["qualified"]),
+        "sop_sum": Sum(SOP_SCORE),
+        "sop_count": Count(SOP_SCORE),
+    }
+    totals: dict[int, dict[str, float]] = {}
+
+    def add(user_id: int, row: dict[str, Any]) -> None:
+        mine = totals.setdefault(user_id, dict.fromkeys(PERSON_FIGURES, 0))
+        for name in PERSON_FIGURES:
+            mine[name] += row[name] or 0
+
+    office = [u.pk for u, role in people if role != Role.SALES_REP]
+    if office:
+        by_handler = calls.filter(handled_by__in=office).values("handled_by")
+        for grouped in by_handler.annotate(**figures):
+            add(grouped["handled_by"], dict(grouped))
+    sales = {u.pk for u, role in people if role == Role.SALES_REP}
+    outcomes = _outcomes()
+    if sales and outcomes is not None and outcomes.call_reps is not None:
+        columns = outcomes.call_reps()
+        theirs = functools.reduce(operator.or_, (Q(**{f"{name}__in": sales}) for name in columns))
+        rows = calls.annotate(**columns).filter(theirs).values(*columns).annotate(**figures)
+        for grouped in rows:
+            for user_id in {grouped[name] for name in columns} & sales:
+                add(user_id, dict(grouped))
     start, end = scope.bounds
     visits: dict[int, dict[str, int]] = {}
-    if (outcomes := _outcomes()) is not None:
+    if outcomes is not None:
         visits = outcomes.appointments(scope.company, start, end, [u.pk for u, _ in people])
     results = []
     for user, _role in people:
         mine = visits.get(user.pk, {"appointments": 0, "won": 0, "decided": 0})
-        booked, qualified = row[f"booked_{user.pk}"], row[f"qualified_{user.pk}"]
+        figures_of = totals.get(user.pk, dict.fromkeys(PERSON_FIGURES, 0))
+        booked, qualified = int(figures_of["booked"]), int(figures_of["qualified"])
         results.append(
             {
                 "user": {"id": user.pk, "name": user.name, "email": user.email},
-                "calls": row[f"calls_{user.pk}"],
+                "calls": int(figures_of["calls"]),
                 "qualified": qualified,
                 "booked": booked,
                 "booking_rate": rate(booked, qualified),
                 "appointments": mine["appointments"],
                 "won": mine["won"],
                 "close_rate": rate(mine["won"], mine["decided"]),
-                "avg_sop_score": row[f"sop_{user.pk}"],
+                "avg_sop_score": rate(figures_of["sop_sum"], figures_of["sop_count"]),
             }
         )
     return results
-
-
-def _person_condition(company: Company, user: User, role: str) -> Q:
-    """:func:`person_calls` as a condition over Call, for conditional aggregates."""
-    if role == Role.SALES_REP:
-        mine = person_calls(Call.objects.filter(company=company), user, role)
-        return Q(pk__in=mine.values("pk"))
-    return Q(handled_by=user)
 
 
 def recovery(scope: Scope) -> dict[str, Any]:

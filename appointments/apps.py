@@ -57,6 +57,7 @@ class AppointmentsConfig(AppConfig):
                 booked_call=selectors.booked_call,
                 tasks=selectors.kpi_tasks,
                 appointments=selectors.kpi_appointments,
+                call_reps=selectors.call_reps,
             )
         )
 

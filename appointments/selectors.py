@@ -12,8 +12,9 @@ calls a rep may see all go through them:
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from appointments.models import Appointment, KeySignal, Lead, LeadStatusChange, Task
@@ -82,10 +83,14 @@ def visible_contacts(company: Company, *, user: User, role: str) -> QuerySet[Con
 def rep_calls(user: User) -> Q:
     """The calls behind a rep's work (registered as calls' rep scope): the calls of a
     contact whose active lead is assigned to them, and the calls their appointments were
-    booked on."""
-    return Q(
-        Exists(Lead.objects.filter(contact=OuterRef("contact"), is_active=True, assigned_rep=user))
-    ) | Q(Exists(Appointment.objects.filter(call=OuterRef("pk"), assigned_rep=user)))
+    booked on.
+
+    Uncorrelated ``IN`` subqueries over the rep's own rows (their partial indexes), which
+    PostgreSQL hashes once per query: correlated ``EXISTS`` probes cost two index lookups
+    per call of the tenant, once per rep in metrics/reps/ (docs/performance.md)."""
+    leads = Lead.objects.filter(is_active=True, assigned_rep=user).values("contact_id")
+    visits = Appointment.objects.filter(assigned_rep=user, call__isnull=False).values("call_id")
+    return Q(contact_id__in=leads) | Q(pk__in=visits)
 
 
 def active_lead(company: Company, contact_id: int) -> Lead | None:
@@ -144,6 +149,19 @@ def booked_call() -> Q:
     """A call an appointment was made from (a condition over Call): booked, whatever the
     analysis says."""
     return Q(Exists(Appointment.objects.filter(call=OuterRef("pk"))))
+
+
+def call_reps() -> dict[str, Any]:
+    """The sales reps a call is theirs through (:func:`rep_calls`, as columns for the KPIs'
+    grouping): the rep of the contact's active lead, and the rep of the appointment booked
+    on the call. One of each at most (one active lead per contact, one appointment per
+    call), so neither multiplies a call."""
+    lead = Lead.objects.filter(contact=OuterRef("contact"), is_active=True)
+    visit = Appointment.objects.filter(call=OuterRef("pk"))
+    return {
+        "lead_rep": Subquery(lead.values("assigned_rep")[:1]),
+        "visit_rep": Subquery(visit.values("assigned_rep")[:1]),
+    }
 
 
 def kpi_tasks(

@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from calls import search
 from calls.models import Call
-from otto.filters import IdFilter, UTCDateTimeFilter
+from otto.filters import ColumnChoicesFilter, IdFilter, UTCDateTimeFilter
 from otto.services import check_phone
 
 
@@ -47,7 +47,7 @@ class CallFilter(django_filters.FilterSet):
     started_before = UTCDateTimeFilter(field_name="started_at", lookup_expr="lt")
     answered = django_filters.BooleanFilter(help_text="false lists the missed calls.")
     direction = django_filters.ChoiceFilter(choices=Call.Direction.choices)
-    stage = django_filters.MultipleChoiceFilter(
+    stage = ColumnChoicesFilter(
         choices=Call.Stage.choices, help_text="Repeat to match any of several stages."
     )
     # Ids, not model choices: another tenant's id matches nothing instead of revealing that

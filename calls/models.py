@@ -121,11 +121,19 @@ class Call(models.Model):
         ]
         indexes = [
             models.Index(fields=["company", "-started_at"], name="calls_company_started_idx"),
-            models.Index(fields=["company", "stage"], name="calls_company_stage_idx"),
+            # calls/?stage= newest first, and the counts per stage (its prefix): with
+            # (company, stage) alone a page of `done` calls sorted 150,000 rows (775 ms).
+            models.Index(
+                fields=["company", "stage", "-started_at"], name="calls_company_stage_idx"
+            ),
             models.Index(
                 fields=["company", "answered", "-started_at"], name="calls_company_answered_idx"
             ),
             models.Index(fields=["contact", "-started_at"], name="calls_contact_started_idx"),
+            # calls/?handled_by= (a CSR's calls) and the KPIs per person.
+            models.Index(
+                fields=["company", "handled_by", "-started_at"], name="calls_company_handled_idx"
+            ),
             # Webhooks that carry only CallRail's legacy numeric id find their call by it.
             models.Index(fields=["company", "legacy_id"], name="calls_company_legacy_idx"),
             # The retry sweep: due calls in a stage, across tenants.

@@ -22,6 +22,14 @@ def register_rep_scope(name: str, scope: RepScope) -> None:
     _rep_scopes[name] = scope
 
 
+def rep_condition(user: User) -> Q:
+    """The calls a sales rep may see, as one condition over Call: any registered rep scope
+    grants them; with none registered, none."""
+    if not _rep_scopes:
+        return Q(pk__in=[])
+    return functools.reduce(operator.or_, (s(user) for s in _rep_scopes.values()))
+
+
 def visible_calls(queryset: QuerySet[Call], *, user: User, role: str) -> QuerySet[Call]:
     """Narrow a tenant's calls to what ``role`` may see.
 
@@ -31,9 +39,7 @@ def visible_calls(queryset: QuerySet[Call], *, user: User, role: str) -> QuerySe
     if role in (Role.MANAGER, Role.CSR):
         return queryset
     if role == Role.SALES_REP and _rep_scopes:
-        return queryset.filter(
-            functools.reduce(operator.or_, (s(user) for s in _rep_scopes.values()))
-        )
+        return queryset.filter(rep_condition(user))
     return queryset.none()
 
 
