@@ -35,7 +35,7 @@ from analysis.selectors import current_analysis, effective_fields
 from calls import stages
 from calls.models import Call
 from messaging import gate, services, voice
-from messaging.models import FollowUp, Message, Thread
+from messaging.models import FollowUp, Message, MissedCallRecovery, Thread
 from otto.models import Company, User
 
 logger = logging.getLogger(__name__)
@@ -188,11 +188,15 @@ def draft(
     call: Call, fields: dict[str, Any], now: datetime.datetime | None = None
 ) -> FollowUp | None:
     """The call's follow-up (a text, or an AI call), drafted once; None when the tenant
-    has follow-ups off, the call has no contact or is history, or the call has one already."""
+    has follow-ups off, the call has no contact or is history, the call has one already,
+    or it is a missed call being recovered (its recovery is already following it up)."""
     now = now or timezone.now()
     company = call.company
     contact = call.contact
     if not company.followup_enabled or contact is None:
+        return None
+    if MissedCallRecovery.objects.filter(call=call).exists():
+        logger.info("call %s is being recovered; no follow-up besides it", call.pk)
         return None
     if now - _call_ended(call) > TOO_OLD:
         logger.info("call %s is too old for a follow-up", call.pk)

@@ -18,7 +18,7 @@ from appointments import pipeline
 from appointments.models import Appointment
 from calls.models import Call
 from messaging import followups, services, tasks
-from messaging.models import ConsentEvent, FollowUp, Message
+from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery
 from otto.models import Contact
 from tests.analysis.conftest import FRIDAY_1640
 from tests.api.factories import CallFactory
@@ -194,6 +194,26 @@ def test_tenants_with_follow_ups_off_and_old_calls_get_none(acme_sms):
     acme_sms.save(update_fields=["followup_enabled"])
     apply(analysed(acme_sms))
     assert not FollowUp.objects.exists()
+
+
+def test_a_voicemail_being_recovered_gets_no_second_follow_up(acme_sms):
+    # given a qualified voicemail that did not book, whose text-back already went
+    voicemail = analysed(acme_sms)
+    MissedCallRecovery.objects.create(
+        company=acme_sms,
+        call=voicemail,
+        contact=voicemail.contact,
+        started_at=voicemail.started_at,
+        cooldown_until=voicemail.started_at + 24 * HOUR,
+    )
+
+    # when its outcomes are applied, no follow-up is drafted beside the recovery
+    assert apply(voicemail) == Call.Stage.DONE
+    assert not FollowUp.objects.exists()
+
+    # while a later answered call of the same contact that did not book gets one
+    apply(analysed(acme_sms, at=TUE_10 + 2 * HOUR))
+    assert FollowUp.objects.get().call.started_at == TUE_10 + 2 * HOUR
 
 
 # --- when ----------------------------------------------------------------------------------
