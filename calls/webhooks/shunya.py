@@ -92,7 +92,7 @@ def check_delivery(
     body: bytes, headers: Mapping[str, str], route_event_type: str, *, replay: bool
 ) -> Incoming:
     if replay and SEAL_HEADER in headers:
-        _check_seal(body, headers)
+        check_seal(body, headers)
     else:
         _check_signature(body, headers, replay=replay)
     incoming = _classify(body)
@@ -117,7 +117,8 @@ def _check_signature(body: bytes, headers: Mapping[str, str], *, replay: bool) -
         )
 
 
-def _check_seal(body: bytes, headers: Mapping[str, str]) -> None:
+def check_seal(body: bytes, headers: Mapping[str, str]) -> None:
+    """A replayed body must be the one Otto redacted and sealed when it arrived."""
     expected = seal(headers.get(ORIGINAL_SHA256_HEADER, ""), body)
     if not hmac.compare_digest(expected, headers.get(SEAL_HEADER, "")):
         raise SignatureInvalid("the stored body is not the one Otto redacted and sealed at receipt")
@@ -155,7 +156,12 @@ def _redacted(body: bytes, incoming: Incoming) -> Incoming:
     The dedupe key stays the one computed from the original, so a redelivery of the same
     original body is still a duplicate.
     """
-    stored = redact_body(body)
+    return sealed(incoming, body, redact_body(body))
+
+
+def sealed(incoming: Incoming, body: bytes, stored: bytes) -> Incoming:
+    """``incoming`` storing ``stored`` (a redaction of ``body``) with Otto's seal over it,
+    so a replay can verify the redacted body; ``incoming`` as it is when nothing changed."""
     if stored == body:
         return incoming
     original = hashlib.sha256(body).hexdigest()

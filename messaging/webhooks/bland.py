@@ -26,9 +26,6 @@ admin replay verifies the seal instead of Bland's signature, which covers the or
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +34,7 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from calls.redaction import redact_strings, redact_text
-from calls.webhooks.shunya import ORIGINAL_SHA256_HEADER, REDACTION_KEY, SEAL_HEADER, seal
+from calls.webhooks.shunya import REDACTION_KEY, SEAL_HEADER, check_seal, sealed
 from integrations.bland.schemas import Call as BlandCall
 from integrations.bland.signature import SIGNATURE_HEADER, check_bland_signature
 from integrations.inbox import (
@@ -62,9 +59,7 @@ def check_delivery(
     body: bytes, headers: Mapping[str, str], route_event_type: str, *, replay: bool
 ) -> Incoming:
     if replay and SEAL_HEADER in headers:
-        expected = seal(headers.get(ORIGINAL_SHA256_HEADER, ""), body)
-        if not hmac.compare_digest(expected, headers.get(SEAL_HEADER, "")):
-            raise SignatureInvalid("the stored body is not the one Otto redacted and sealed")
+        check_seal(body, headers)
     elif not check_bland_signature(
         body, headers.get(SIGNATURE_HEADER.lower()), settings.BLAND_WEBHOOK_SECRET or ""
     ):
@@ -101,14 +96,7 @@ def _redacted(body: bytes, incoming: Incoming) -> Incoming:
         if counts:
             redacted[REDACTION_KEY] = counts
         stored = body if redacted == payload else _dumps(redacted)
-    if stored == body:
-        return incoming
-    original = hashlib.sha256(body).hexdigest()
-    return dataclasses.replace(
-        incoming,
-        stored_body=stored,
-        stored_headers={ORIGINAL_SHA256_HEADER: original, SEAL_HEADER: seal(original, stored)},
-    )
+    return sealed(incoming, body, stored)
 
 
 def _transcript_counts(payload: dict[str, Any]) -> dict[str, int]:
