@@ -11,7 +11,8 @@ bench/webhook_ingest.py. Each run asks the sandbox's CallRail for ``--calls`` ca
 ``booked`` scenario (73 s of audio); the sandbox delivers their signed post-call webhooks
 to gunicorn, and the cluster ingests each (webhook event → call → recording download),
 transcribes it on the sandbox's Deepgram, indexes it and analyses it on the sandbox's
-OpenAI (structured outputs). A run ends when every call is ``analyzed`` and indexed.
+OpenAI (structured outputs). A run ends when every call is indexed and ``analyzed``, or
+already past it (appointments apply the outcomes next, on the same workers).
 
 Deepgram's pre-recorded API answers in about 0.2x the audio's length, so the sandbox holds
 each ``listen`` request for ``0.2 x 73 s x --time-scale``, and each OpenAI analysis for
