@@ -11,7 +11,8 @@ bench/webhook_ingest.py. Each run asks the sandbox's CallRail for ``--calls`` ca
 ``booked`` scenario (73 s of audio); the sandbox delivers their signed post-call webhooks
 to gunicorn, and the cluster ingests each (webhook event → call → recording download),
 transcribes it on the sandbox's Deepgram, indexes it and analyses it on the sandbox's
-OpenAI (structured outputs). A run ends when every call is ``analyzed`` and indexed.
+OpenAI (structured outputs). A run ends when every call is indexed and ``analyzed``, or
+already past it (appointments apply the outcomes next, on the same workers).
 
 Deepgram's pre-recorded API answers in about 0.2x the audio's length, so the sandbox holds
 each ``listen`` request for ``0.2 x 73 s x --time-scale``, and each OpenAI analysis for
@@ -37,6 +38,7 @@ each stage's hot spots: profiling slows the tasks, so that run is not in the fig
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pstats
@@ -46,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.request import Request, urlopen
 
@@ -107,12 +110,6 @@ def main() -> None:
     delays = (DEEPGRAM_FACTOR * AUDIO_SECONDS * args.time_scale, args.llm_seconds * args.time_scale)
     delay = sum(delays)
 
-    sandbox_port, web_port = free_port(), free_port()
-    env = {
-        **ENV,
-        "SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
-    }
     prepare_database()
     manage(
         "shell",
@@ -124,22 +121,8 @@ def main() -> None:
         f"c.callrail_api_key = '{CREDENTIALS['CALLRAIL_API_KEY']}'\n"
         "c.save()\n",
     )
-    sandbox = start(["manage.py", "sandbox"], env)
-    web = start(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "otto.wsgi",
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--workers",
-            "2",
-        ],
-        env,
-    )
     results: list[dict] = []
-    try:
-        wait_http(f"{env['SANDBOX_URL']}/_sandbox/routes")
-        wait_http(f"{env['PUBLIC_BASE_URL']}/health")
+    with stack() as env:
         for _ in range(args.rounds):
             for count in workers:
                 for latency in ((0.0, 0.0), delays):
@@ -153,14 +136,58 @@ def main() -> None:
                     )
         profiles = run(env, 1, (0.0, 0.0), args.calls, profile=True) if args.profile else None
         reset_state(env)  # leaves no recordings behind in media/
-    finally:
-        for process in (web, sandbox):
-            process.terminate()
-            process.wait(timeout=10)
     report(results, args, delay)
     report_stages(results)
     if profiles is not None:
         report_profiles(profiles["stats_dir"])
+
+
+@contextlib.contextmanager
+def stack(web_workers: int = 2) -> Iterator[dict[str, str]]:
+    """The provider sandbox and gunicorn (gunicorn.conf.py, ``web_workers`` processes) on
+    free ports, up and answering; yields the environment that points at both."""
+    sandbox_port, web_port = free_port(), free_port()
+    env = {
+        **ENV,
+        "SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
+    }
+    sandbox = start(["manage.py", "sandbox"], env)
+    web = start(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "otto.wsgi",
+            "--bind",
+            f"127.0.0.1:{web_port}",
+            "--workers",
+            str(web_workers),
+        ],
+        env,
+    )
+    try:
+        wait_http(f"{env['SANDBOX_URL']}/_sandbox/routes")
+        wait_http(f"{env['PUBLIC_BASE_URL']}/health")
+        yield env
+    finally:
+        for process in (web, sandbox):
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def cluster(env: dict[str, str], workers: int) -> Iterator[subprocess.Popen]:
+    """One default qcluster of ``workers`` workers (``Q_WORKERS``), up; stopped after."""
+    process = start(["manage.py", "qcluster"], {**env, "Q_WORKERS": str(workers)})
+    try:
+        wait_cluster(env, process, workers)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -219,12 +246,10 @@ def run(
 
     reset_state(env)
     stats_dir = tempfile.mkdtemp(prefix="otto-bench-tasks-")
-    cluster_env = {**env, "Q_WORKERS": str(workers), "BENCH_TASK_STATS": stats_dir}
+    cluster_env = {**env, "BENCH_TASK_STATS": stats_dir}
     if profile:
         cluster_env["BENCH_PROFILE"] = "1"
-    cluster = start(["manage.py", "qcluster"], cluster_env)
-    try:
-        wait_cluster(env, cluster, workers)
+    with cluster(cluster_env, workers) as process:
         for endpoint, seconds in zip(("deepgram.listen", "openai.responses"), latency, strict=True):
             if seconds:
                 post(
@@ -236,7 +261,7 @@ def run(
                         "delay_seconds": seconds,
                     },
                 )
-        cpu_before = cluster_cpu_seconds(cluster.pid)
+        cpu_before = cluster_cpu_seconds(process.pid)
         started = time.monotonic()
         made = post(
             f"{env['SANDBOX_URL']}/_sandbox/callrail/calls",
@@ -254,7 +279,9 @@ def run(
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             while True:
                 done, failed = conn.execute(
-                    "SELECT count(*) FILTER (WHERE stage = 'analyzed' "
+                    # analysed, or already past it (appointments apply the outcomes next)
+                    "SELECT count(*) FILTER (WHERE stage IN ('analyzed', 'applying', "
+                    "'applied', 'done') "
                     "AND search_vector IS NOT NULL), count(*) FILTER (WHERE stage = 'failed') "
                     "FROM calls_call"
                 ).fetchone()
@@ -266,14 +293,7 @@ def run(
                     sys.exit(f"only {done} of {calls} calls done after 10 minutes")
                 time.sleep(0.05)
         elapsed = time.monotonic() - started
-        cpu = cluster_cpu_seconds(cluster.pid) - cpu_before
-    finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
-            cluster.wait()
+        cpu = cluster_cpu_seconds(process.pid) - cpu_before
     return {
         "workers": workers,
         "latency": sum(latency),

@@ -131,6 +131,18 @@ def test_gets_one_call_with_the_extra_fields(sandbox):
     assert call.tags == [] and call.source == "Google Ads"
 
 
+def test_a_missed_call_from_a_given_caller_has_that_caller_and_no_recording(sandbox):
+    made = make_calls(
+        sandbox, 1, missed=True, customer_phone_number="+13125550142", customer_state=""
+    )[0]
+
+    call = client().get_call(made["id"])
+
+    assert made["customer_phone_number"] == call.customer_phone_number == "+13125550142"
+    assert not call.customer_state
+    assert call.answered is False and not call.has_recording
+
+
 def test_gets_a_call_by_its_legacy_numeric_id(sandbox):
     made = make_calls(sandbox, 1)[0]
 

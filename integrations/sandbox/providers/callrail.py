@@ -358,8 +358,9 @@ def _make_call(
         "customer_city": scenario.customer_city,
         "customer_country": "US",
         "customer_name": scenario.customer_name,
-        "customer_phone_number": scenario.customer_phone,
-        "customer_state": scenario.customer_state,
+        # A caller of one's own (e.g. many distinct callers), else the scenario's.
+        "customer_phone_number": spec.get("customer_phone_number") or scenario.customer_phone,
+        "customer_state": spec.get("customer_state", scenario.customer_state),
         "direction": spec.get("direction") or scenario.direction,
         "duration": 9 if missed else round(scenario.duration),
         "recording": f"{base}/recording.json" if has_audio else None,
@@ -430,7 +431,8 @@ def create_calls(request: Request) -> Response:
     (both needed to deliver webhooks; without them the calls are only created), ``count``,
     ``scenario``,
     ``missed``, ``recording`` (``"404"``), ``direction``, ``days``, ``call_id`` and
-    ``legacy_id`` (count 1).
+    ``legacy_id`` (count 1), ``customer_phone_number`` and ``customer_state`` (the caller's,
+    in place of the scenario's).
     Deliveries happen before the answer, so the answer carries the app's status for each.
     """
     try:
