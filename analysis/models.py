@@ -61,6 +61,9 @@ class CallAnalysis(models.Model):
     # [{type, description, due, utterance}]
     pending_actions = models.JSONField(default=list, blank=True)
     coaching_tips = models.JSONField(default=list, blank=True)
+    # The text message the analyzer suggests for a qualified call that did not book; what
+    # messaging's follow-up drafts (docs/recovery.md). Blank when it suggests none.
+    followup_text = models.TextField(blank=True)
     # {score 0-100, completed [...], missed [...]}
     sop = models.JSONField(default=dict, blank=True)
     # {field: [utterance index, ...]}; every index exists in the transcript analysed

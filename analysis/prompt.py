@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-PROMPT_VERSION = "2026-12-01.v1"
+PROMPT_VERSION = "2026-12-01.v2"
 # About 15,000 tokens of transcript (OpenAI's ~4 characters per token): every call under
 # an hour fits whole, and the cost of an outlier stays bounded.
 MAX_TRANSCRIPT_CHARS = 60_000
@@ -45,6 +45,10 @@ Rules:
 - sop.score is 0 to 100 for how well the agent followed a good booking call: greet,
   understand the problem, take name and address, offer a time, confirm the booking.
 - sentiment is the customer's, from -1.0 (very negative) to 1.0 (very positive).
+- followup_text: only when the customer is qualified and did not book, a short text
+  message (under 300 characters) from the business that answers their main concern and
+  invites them to book; the customer's first name at most, no price or promise that was
+  not made on the call. Otherwise null.
 {extra}"""
 
 RETRY_NOTE = (

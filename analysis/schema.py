@@ -121,5 +121,12 @@ class CallAnalysisOutput(_Strict):
     service_address: str | None
     pending_actions: list[PendingAction]
     coaching_tips: list[str]
+    followup_text: str | None = pydantic.Field(
+        description=(
+            "For a qualified customer who did not book: a short text message (under 300 "
+            "characters) the business could send to win the booking, answering their main "
+            "concern; first name only. Null otherwise."
+        )
+    )
     sop: Sop
     citations: list[Citation]

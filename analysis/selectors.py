@@ -35,6 +35,7 @@ FIELDS = (
     "service_address",
     "pending_actions",
     "coaching_tips",
+    "followup_text",
     "sop",
 )
 

@@ -95,6 +95,9 @@ class OverridesSerializer(serializers.Serializer):
     coaching_tips = serializers.ListField(
         child=serializers.CharField(), allow_null=True, required=False
     )
+    followup_text = serializers.CharField(
+        max_length=320, allow_blank=True, allow_null=True, required=False
+    )
     sop = SopSerializer(allow_null=True, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

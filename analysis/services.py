@@ -59,6 +59,9 @@ Stage = Call.Stage
 # A parked call is looked at again this often (a key added, a budget renewed).
 PARK_RECHECK = datetime.timedelta(hours=1)
 
+# A follow-up text longer than this is cut (two SMS segments).
+FOLLOWUP_TEXT_MAX = 320
+
 # Fields people may correct (PATCH calls/{id}/analysis/), with the type each value takes.
 OVERRIDABLE: dict[str, Any] = {
     "summary": str,
@@ -74,6 +77,7 @@ OVERRIDABLE: dict[str, Any] = {
     "service_address": str,
     "pending_actions": list,
     "coaching_tips": list,
+    "followup_text": str,
     "sop": dict,
 }
 
@@ -249,6 +253,7 @@ def analysis_fields(call: Call, result: AnalysisResult) -> dict[str, Any]:
         "service_address": (out.service_address or "")[:300],
         "pending_actions": [a.model_dump() for a in out.pending_actions],
         "coaching_tips": list(out.coaching_tips),
+        "followup_text": (out.followup_text or "").strip()[:FOLLOWUP_TEXT_MAX],
         "sop": {**out.sop.model_dump(), "score": max(0, min(100, out.sop.score))},
         "citations": citations,
         "transcript_truncated": result.truncated,

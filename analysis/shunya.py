@@ -157,6 +157,8 @@ def to_output(found: schemas.AnalysisResult) -> CallAnalysisOutput:
         "service_address": found.service_address,
         "pending_actions": [_action(a) for a in found.pending_actions],
         "coaching_tips": found.coaching_tips,
+        # Shunya's analysis suggests no text: messaging drafts from the tenant's template.
+        "followup_text": None,
         "sop": (found.sop or schemas.Sop()).model_dump(include={"score", "completed", "missed"}),
         "citations": [
             {"field": c.field, "utterances": c.utterances}

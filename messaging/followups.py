@@ -53,6 +53,7 @@ PENDING = services.PENDING_FOLLOWUPS
 DUE = (Status.APPROVED, Status.SCHEDULED)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
+OPT_OUT = " Reply STOP to opt out."
 DEFAULT_TEXT = (
     "Hi {name}, this is {company} following up on your call. "
     "Reply here and we will find a time that works for you. Reply STOP to opt out."
@@ -110,6 +111,11 @@ def draft_text(company: Company, fields: dict[str, Any], contact_name: str = "")
     replaced (replace, not format: a tenant's text may hold any braces)."""
     suggested = str(fields.get(ANALYZER_TEXT) or "").strip()
     if suggested:
+        # Whatever the model wrote, the text says who sends it and how to opt out.
+        if company.name.lower() not in suggested.lower():
+            suggested = f"{company.name}: {suggested}"
+        if "STOP" not in suggested.upper():
+            suggested += OPT_OUT
         return suggested, FollowUp.DraftedBy.ANALYZER
     name = (str(fields.get("customer_name") or "").strip() or contact_name.strip()).split(" ")[0]
     concern = objection(fields)

@@ -231,6 +231,10 @@ def analyze(transcript: str) -> dict[str, Any]:
         else None
     )
     citations = _citations(numbered, time=time, addresses=addresses, objections=objections)
+    qualified = lead_quality in ("hot", "warm")
+    followup_text = (
+        _followup_text(objections) if qualified and booking_status == "not_booked" else None
+    )
     summary = (
         f"{SIMULATED_NOTE} Booking: {booking_status}; lead: {lead_quality}; "
         f"sentiment: {sentiment}; {len(objections)} objection(s)."
@@ -254,11 +258,28 @@ def analyze(transcript: str) -> dict[str, Any]:
         "coaching_tips": tips,
         "card_number_mentioned": card_mentioned,
         "customer_utterances": len(customer),
-        "qualified": lead_quality in ("hot", "warm"),
+        "qualified": qualified,
+        "followup_text": followup_text,
         "sentiment_score": {"negative": -0.6, "neutral": 0.0, "positive": 0.6}[sentiment],
         "sop": _sop(numbered, booked=booked, addresses=addresses),
         "citations": citations,
     }
+
+
+# What the simulated analyzer suggests texting, by the customer's first open objection.
+_FOLLOWUP_TEXTS = {
+    "price": "we can walk you through the options and financing so the price works for you.",
+    "timing": "whenever the time is right, we can hold a slot that suits you.",
+    "decision_maker": "happy to go over it again with everyone who needs to decide.",
+}
+_FOLLOWUP_DEFAULT = "we would be glad to answer any questions and find a time that suits you."
+
+
+def _followup_text(objections: list[dict[str, Any]]) -> str:
+    """The simulated analyzer's suggested text for a qualified call that did not book."""
+    open_ = [o["category"] for o in objections if not o.get("resolved")]
+    concern = _FOLLOWUP_TEXTS.get(open_[0], _FOLLOWUP_DEFAULT) if open_ else _FOLLOWUP_DEFAULT
+    return f"Thanks for calling us today: {concern} Reply here to book a visit."
 
 
 def _citations(

@@ -64,6 +64,10 @@ def test_each_scenario_is_analysed_as_its_script_says(acme, sandbox, scenario):
 
     analysis = CallAnalysis.objects.get(call=call, is_current=True)
     assert analysis.booking_status == booking_status
+    # a text to win the booking is suggested only for a qualified call that did not book
+    assert bool(analysis.followup_text) == (
+        analysis.qualified and booking_status == "not_booked"
+    ), analysis.followup_text
     assert [(o["category"], o["utterance"]) for o in analysis.objections] == objections
     utterances = call.transcript.utterances
     for objection in analysis.objections:

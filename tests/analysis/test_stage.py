@@ -311,6 +311,7 @@ def test_a_citation_outside_the_transcript_is_rejected_before_storage(acme, sand
             "service_address": None,
             "pending_actions": [],
             "coaching_tips": [],
+            "followup_text": None,
             "sop": {"score": 50, "completed": [], "missed": []},
             "citations": [{"field": "summary", "utterances": [0, 12, 77]}],
         }

@@ -95,21 +95,20 @@ def tick(run_tasks):
 # --- drafting --------------------------------------------------------------------------------
 
 
-def test_the_price_objection_scenario_gets_a_draft_naming_the_customer_and_the_price(
-    acme_sms, sandbox
-):
+def test_the_price_objection_scenario_gets_the_analyzers_draft_about_the_price(acme_sms, sandbox):
     with time_machine.travel(FRIDAY_1640 + 10 * MINUTE, tick=False):
         call = analysed_call(acme_sms, "price_objection")
         assert pipeline.apply_call(call.pk) == Call.Stage.DONE
 
+    # the analyzer's suggested text, naming the sender and how to opt out
     followup = FollowUp.objects.get(call=call)
     assert (followup.status, followup.channel, followup.drafted_by) == (
         Status.DRAFT,
         FollowUp.Channel.SMS,
-        FollowUp.DraftedBy.TEMPLATE,
+        FollowUp.DraftedBy.ANALYZER,
     )
-    assert followup.body.startswith("Hi Marcus, this is Acme Heating")
-    assert "the price" in followup.body and "STOP" in followup.body
+    assert followup.body.startswith("Acme Heating: Thanks for calling us today")
+    assert "the price" in followup.body and followup.body.endswith("Reply STOP to opt out.")
     assert followup.phone == call.contact.phone
     call.refresh_from_db()
     assert call.stage_reason == "follow-up drafted"
@@ -150,13 +149,16 @@ def test_without_an_objection_or_a_name_the_default_text_still_reads_well(acme_s
     assert "{" not in body and by == FollowUp.DraftedBy.TEMPLATE
 
 
-def test_a_suggested_text_in_the_analysis_is_used_as_it_is(acme_sms):
+def test_a_suggested_text_in_the_analysis_is_used_naming_the_sender_and_the_opt_out(acme_sms):
     fields = {"followup_text": " Hi Marcus, the quote is in your inbox. ", "objections": PRICE}
 
     assert followups.draft_text(acme_sms, fields) == (
-        "Hi Marcus, the quote is in your inbox.",
+        "Acme Heating: Hi Marcus, the quote is in your inbox. Reply STOP to opt out.",
         FollowUp.DraftedBy.ANALYZER,
     )
+    # a text that already names the company and STOP is used as it is
+    complete = "Hi Marcus, Acme Heating here: the quote is in your inbox. Text STOP to opt out."
+    assert followups.draft_text(acme_sms, {"followup_text": complete})[0] == complete
 
 
 def test_a_reapplied_call_keeps_its_one_follow_up(acme_sms):
