@@ -198,6 +198,7 @@ class RecordingAccess(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "recording accesses"
         indexes = [
             models.Index(fields=["call", "-accessed_at"], name="calls_recaccess_call_idx"),
             models.Index(fields=["company", "-accessed_at"], name="calls_recaccess_company_idx"),
