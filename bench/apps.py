@@ -58,6 +58,13 @@ def _after(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
         profile.disable()
     if cpu is None or wall is None:
         return
+    directory = write_task_line(name, cpu, wall)
+    if profile is not None:
+        profile.dump_stats(directory / f"{name}-{os.getpid()}.prof")
+
+
+def write_task_line(name: str, cpu: float, wall: float) -> Path:
+    """Append one task's line to this worker's file (also bench/celery_chain.py's)."""
     line = {
         "func": name,
         "cpu_ms": (time.process_time() - cpu) * 1000,
@@ -69,14 +76,19 @@ def _after(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
     directory = Path(os.environ["BENCH_TASK_STATS"])
     with (directory / f"tasks-{os.getpid()}.jsonl").open("a") as out:
         out.write(json.dumps(line) + "\n")
-    if profile is not None:
-        profile.dump_stats(directory / f"{name}-{os.getpid()}.prof")
+    return directory
 
 
 class BenchConfig(AppConfig):
     name = "bench"
 
     def ready(self) -> None:
+        if os.environ.get("BENCH_CELERY_BROKER"):
+            # bench/pipeline.py's comparison: stages scheduled by a Celery chain instead.
+            from bench import celery_chain
+
+            celery_chain.install()
+            return
         if not os.environ.get("BENCH_TASK_STATS"):
             return
         from django_q.signals import post_execute_in_worker, pre_execute

@@ -1,18 +1,28 @@
 # ruff: noqa: T201, S603, S608 - a command-line tool that prints and runs processes
-"""Pipeline throughput (ingest → transcription → indexing → analysis) on real qcluster
-workers, and worker CPU per stage.
+"""Pipeline throughput (ingest → transcription → indexing → analysis → apply) on real
+qcluster workers, against an equivalent Celery chain in the same run, and worker CPU per
+stage.
 
     .venv/bin/python bench/pipeline.py [--calls 40] [--workers 1,2,4] [--time-scale 0.1]
-        [--llm-seconds 5] [--rounds 1] [--profile]
+        [--llm-seconds 5] [--rounds 1] [--profile] [--celery-broker redis://…/14]
+        [--celery-db reuse|close]
 
-Starts the provider sandbox (``manage.py sandbox``), gunicorn and, for each worker count,
-one default qcluster (``Q_WORKERS``) on PostgreSQL ``otto_bench`` and Redis DB 12, like
+Needs the bench extra (``pip install -e '.[bench]'``: Celery). Starts the provider sandbox
+(``manage.py sandbox``), two gunicorns (Otto's, and the Celery side's: bench/celery_chain.py)
+and, for each worker count, one default qcluster (``Q_WORKERS``) and one Celery worker
+(prefork, ``--concurrency``) in turn, on PostgreSQL ``otto_bench`` and Redis DB 12 (the
+Celery broker: ``--celery-broker``, ``BENCH_CELERY_URL``, DB 14), like
 bench/webhook_ingest.py. Each run asks the sandbox's CallRail for ``--calls`` calls of the
 ``booked`` scenario (73 s of audio); the sandbox delivers their signed post-call webhooks
-to gunicorn, and the cluster ingests each (webhook event → call → recording download),
-transcribes it on the sandbox's Deepgram, indexes it and analyses it on the sandbox's
-OpenAI (structured outputs). A run ends when every call is indexed and ``analyzed``, or
-already past it (appointments apply the outcomes next, on the same workers).
+to gunicorn, and the workers process each webhook event, ingest the call (call → recording
+download), transcribe it on the sandbox's Deepgram, index it, analyse it on the sandbox's
+OpenAI (structured outputs) and apply its outcomes (lead, appointment, tasks; follow-ups'
+hand-off). A run ends when every call is ``done`` and indexed.
+
+The Celery side runs the same Otto task functions, one Celery task each in a ``chain()``
+per call, started by the webhook view's enqueue (bench/celery_chain.py says what is and is
+not the same). For each worker count and latency the two run back to back on fresh data,
+which of them goes first alternating.
 
 Deepgram's pre-recorded API answers in about 0.2x the audio's length, so the sandbox holds
 each ``listen`` request for ``0.2 x 73 s x --time-scale``, and each OpenAI analysis for
@@ -24,15 +34,18 @@ column does not.
 Reported for each worker count, with zero provider latency as the baseline in the same
 run (plumbing-bound), and with the realistic latency:
 
-- calls per minute, and the ratio to 1 worker with the same latency;
-- with latency, the ratio to the latency-bound ceiling;
+- calls per minute, Otto's and the Celery chain's, and their ratio; Otto's ratio to 1
+  worker with the same latency and, with latency, to the latency-bound ceiling;
 - worker CPU ms per call: user + system time of every process of the cluster (sentinel,
-  workers, monitor, pusher, guard) from ``/proc/<pid>/stat``, over the run, per call;
-- worker CPU per stage: each task's own CPU time in its worker (bench/apps.py), per task
-  function, over every run.
+  workers, monitor, pusher, guard; the Celery worker's main process and its children)
+  from ``/proc/<pid>/stat``, over the run, per call; in parentheses the part spent in
+  the tasks themselves (every task's own CPU, warm-ups included), the rest being the
+  scheduler's own work;
+- worker CPU per stage: each task's own CPU time in its worker (bench/apps.py,
+  bench/celery_chain.py), per task function, over every run.
 
-``--profile`` adds one run (1 worker, no latency) with each task under cProfile and prints
-each stage's hot spots: profiling slows the tasks, so that run is not in the figures.
+``--profile`` adds one run (Otto, 1 worker, no latency) with each task under cProfile and
+prints each stage's hot spots: profiling slows the tasks, so that run is not in the figures.
 """
 
 from __future__ import annotations
@@ -50,6 +63,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +93,11 @@ STAGES = {
     "calls.tasks.transcribe_call": "transcription",
     "calls.tasks.index_call": "indexing",
     "analysis.tasks.analyze_call": "analysis",
+    "appointments.tasks.apply_call": "apply (outcomes, follow-ups: done)",
+    # After the call is done, off its path (a provider call, like the others).
+    "appointments.tasks.geocode_appointment": "geocoding (after done)",
 }
+SYSTEMS = ("otto", "celery")
 BUDGET_MS = 20  # DESIGN.md §8: worker CPU per stage
 # The provider calls inside each stage (DESIGN.md §8's budget excludes providers): the
 # adapter module and its entry points, whose cumulative time the profile attributes.
@@ -95,6 +113,9 @@ PROVIDER_CALLS = {
     "analysis.tasks.analyze_call": ("integrations/openai/client.py", {"parse"}),
 }
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The Celery chain's broker (bench/celery_chain.py): a Redis database of its own, neither
+# django-q's (REDIS_URL's) nor Otto's cache (the next one: otto/settings.py).
+CELERY_BROKER = os.environ.get("BENCH_CELERY_URL", "redis://127.0.0.1:6379/14")
 
 
 def main() -> None:
@@ -105,6 +126,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--llm-seconds", type=float, default=LLM_SECONDS)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--celery-broker",
+        default=CELERY_BROKER,
+        help="the Celery chain's Redis database (flushed before each run)",
+    )
+    parser.add_argument(
+        "--celery-db",
+        choices=("reuse", "close"),
+        default="reuse",
+        help="the Celery worker's PostgreSQL connections: kept across tasks like Django-Q's "
+        "(CONN_MAX_AGE), or Celery's default for Django (closed around every task)",
+    )
     args = parser.parse_args()
     workers = [int(n) for n in args.workers.split(",")]
     delays = (DEEPGRAM_FACTOR * AUDIO_SECONDS * args.time_scale, args.llm_seconds * args.time_scale)
@@ -123,21 +156,35 @@ def main() -> None:
     )
     results: list[dict] = []
     with stack() as env:
-        for _ in range(args.rounds):
-            for count in workers:
-                for latency in ((0.0, 0.0), delays):
-                    result = run(env, count, latency, args.calls)
-                    results.append(result)
-                    print(
-                        f"{count} worker(s), provider latency {sum(latency):.2f} s: "
-                        f"{result['per_minute']:.0f} calls/min, "
-                        f"{result['cpu_ms']:.0f} CPU ms/call",
-                        file=sys.stderr,
-                    )
+        # The Celery chain's side: its own gunicorn, whose webhook view starts each call's
+        # chain.
+        celery_env = {
+            **env,
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{free_port()}",
+            "BENCH_CELERY_BROKER": args.celery_broker,
+            **({"BENCH_CELERY_DB_REUSE_MAX": "1000000"} if args.celery_db == "reuse" else {}),
+        }
+        with web(celery_env):
+            order = list(SYSTEMS)
+            for _ in range(args.rounds):
+                for count in workers:
+                    for latency in ((0.0, 0.0), delays):
+                        for system in order:
+                            server_env = env if system == "otto" else celery_env
+                            result = run(server_env, count, latency, args.calls)
+                            results.append(result)
+                            print(
+                                f"{system}: {count} worker(s), provider latency "
+                                f"{sum(latency):.2f} s: {result['per_minute']:.0f} calls/min, "
+                                f"{result['cpu_ms']:.0f} CPU ms/call",
+                                file=sys.stderr,
+                            )
+                        order.reverse()  # alternate which goes first, against drift
         profiles = run(env, 1, (0.0, 0.0), args.calls, profile=True) if args.profile else None
         reset_state(env)  # leaves no recordings behind in media/
     report(results, args, delay)
-    report_stages(results)
+    for system in SYSTEMS:
+        report_stages([r for r in results if r["system"] == system], system)
     if profiles is not None:
         report_profiles(profiles["stats_dir"])
 
@@ -146,40 +193,51 @@ def main() -> None:
 def stack(web_workers: int = 2) -> Iterator[dict[str, str]]:
     """The provider sandbox and gunicorn (gunicorn.conf.py, ``web_workers`` processes) on
     free ports, up and answering; yields the environment that points at both."""
-    sandbox_port, web_port = free_port(), free_port()
     env = {
         **ENV,
-        "SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
+        "SANDBOX_URL": f"http://127.0.0.1:{free_port()}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{free_port()}",
     }
     sandbox = start(["manage.py", "sandbox"], env)
-    web = start(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "otto.wsgi",
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--workers",
-            str(web_workers),
-        ],
+    try:
+        wait_http(f"{env['SANDBOX_URL']}/_sandbox/routes")
+        with web(env, web_workers):
+            yield env
+    finally:
+        stop(sandbox)
+
+
+@contextlib.contextmanager
+def web(env: dict[str, str], web_workers: int = 2) -> Iterator[None]:
+    """gunicorn serving ``env``'s ``PUBLIC_BASE_URL``, up and answering; stopped after."""
+    port = str(urlsplit(env["PUBLIC_BASE_URL"]).port)
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    process = start(
+        [gunicorn, "otto.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers)],
         env,
     )
     try:
-        wait_http(f"{env['SANDBOX_URL']}/_sandbox/routes")
         wait_http(f"{env['PUBLIC_BASE_URL']}/health")
-        yield env
+        yield
     finally:
-        for process in (web, sandbox):
-            process.terminate()
-            process.wait(timeout=10)
+        stop(process)
 
 
 @contextlib.contextmanager
 def cluster(env: dict[str, str], workers: int) -> Iterator[subprocess.Popen]:
-    """One default qcluster of ``workers`` workers (``Q_WORKERS``), up; stopped after."""
-    process = start(["manage.py", "qcluster"], {**env, "Q_WORKERS": str(workers)})
+    """One default qcluster of ``workers`` workers (``Q_WORKERS``), or on the Celery side
+    (``BENCH_CELERY_BROKER`` set) one Celery worker of that concurrency, up; stopped after.
+    ``env`` names the task-statistics folder (``BENCH_TASK_STATS``)."""
+    celery = bool(env.get("BENCH_CELERY_BROKER"))
+    if celery:
+        process = start(celery_worker(workers), env)
+    else:
+        process = start(["manage.py", "qcluster"], {**env, "Q_WORKERS": str(workers)})
     try:
-        wait_cluster(env, process, workers)
+        if celery:
+            wait_celery(process, workers, env["BENCH_TASK_STATS"])
+        else:
+            wait_cluster(env, process, workers)
         yield process
     finally:
         process.send_signal(signal.SIGTERM)
@@ -188,6 +246,11 @@ def cluster(env: dict[str, str], workers: int) -> Iterator[subprocess.Popen]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=10)
 
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -230,6 +293,8 @@ def reset_state(env: dict[str, str]) -> None:
             (ROOT / "media" / name).unlink(missing_ok=True)
         conn.execute("TRUNCATE calls_call, integrations_webhookevent CASCADE")
     redis.Redis.from_url(REDIS_URL).flushdb()
+    if broker := env.get("BENCH_CELERY_BROKER"):
+        redis.Redis.from_url(broker).flushdb()
     post(f"{env['SANDBOX_URL']}/_sandbox/reset", {})
 
 
@@ -245,6 +310,7 @@ def run(
     import psycopg
 
     reset_state(env)
+    system = "celery" if env.get("BENCH_CELERY_BROKER") else "otto"
     stats_dir = tempfile.mkdtemp(prefix="otto-bench-tasks-")
     cluster_env = {**env, "BENCH_TASK_STATS": stats_dir}
     if profile:
@@ -278,10 +344,9 @@ def run(
             sys.exit(f"webhook deliveries failed: {[c['status'] for c in made]}")
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             while True:
+                # the pipeline's end: outcomes applied, follow-ups handed off, indexed
                 done, failed = conn.execute(
-                    # analysed, or already past it (appointments apply the outcomes next)
-                    "SELECT count(*) FILTER (WHERE stage IN ('analyzed', 'applying', "
-                    "'applied', 'done') "
+                    "SELECT count(*) FILTER (WHERE stage = 'done' "
                     "AND search_vector IS NOT NULL), count(*) FILTER (WHERE stage = 'failed') "
                     "FROM calls_call"
                 ).fetchone()
@@ -295,11 +360,13 @@ def run(
         elapsed = time.monotonic() - started
         cpu = cluster_cpu_seconds(process.pid) - cpu_before
     return {
+        "system": system,
         "workers": workers,
         "latency": sum(latency),
         "seconds": elapsed,
         "per_minute": calls / elapsed * 60,
         "cpu_ms": cpu * 1000 / calls,
+        "task_cpu_ms": sum(line["cpu_ms"] for line in task_stats(stats_dir)) / calls,
         "tasks": task_stats(stats_dir),
         "stats_dir": stats_dir,
     }
@@ -318,6 +385,39 @@ def task_stats(directory: str) -> list[dict]:
             seen.add(line["func"])
             lines.append(line)
     return lines
+
+
+def celery_worker(workers: int) -> list[str]:
+    """The Celery side's worker: prefork, ``workers`` child processes, no remote control
+    chatter (gossip, mingle, heartbeats) that the comparison does not need."""
+    return [
+        str(Path(sys.executable).with_name("celery")),
+        "-A",
+        "bench.celery_chain",
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(workers),
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
+def wait_celery(worker: subprocess.Popen, workers: int, stats_dir: str) -> None:
+    """Until the worker said it is ready (bench/celery_chain.py) with its children up."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            sys.exit("celery worker exited")
+        if (Path(stats_dir) / "celery-ready").exists() and len(descendants(worker.pid)) > workers:
+            time.sleep(1)  # as for the qcluster
+            return
+        time.sleep(0.2)
+    sys.exit("celery worker did not come up")
 
 
 def wait_cluster(env: dict[str, str], cluster: subprocess.Popen, workers: int) -> None:
@@ -373,9 +473,17 @@ def cluster_cpu_seconds(root: int) -> float:
 
 
 def report(results: list[dict], args, delay: float) -> None:
-    def median(workers: int, latency: float, key: str) -> float:
+    def median(system: str, workers: int, latency: float, key: str) -> float:
         return statistics.median(
-            r[key] for r in results if r["workers"] == workers and r["latency"] == latency
+            r[key]
+            for r in results
+            if r["system"] == system and r["workers"] == workers and r["latency"] == latency
+        )
+
+    def cpu(system: str, workers: int, latency: float) -> str:
+        return (
+            f"{median(system, workers, latency, 'cpu_ms'):.0f} "
+            f"({median(system, workers, latency, 'task_cpu_ms'):.0f})"
         )
 
     workers = sorted({r["workers"] for r in results})
@@ -383,27 +491,30 @@ def report(results: list[dict], args, delay: float) -> None:
         f"\n{args.calls} '{SCENARIO}' calls per run, {args.rounds} round(s) (medians); "
         f"provider latency {delay:.2f} s per call: transcription "
         f"{DEEPGRAM_FACTOR} x {AUDIO_SECONDS} s of audio, analysis {args.llm_seconds} s, "
-        f"x time scale {args.time_scale}; load average at the end "
+        f"x time scale {args.time_scale}; Celery's database connections: "
+        f"{args.celery_db}; load average at the end "
         f"{' / '.join(f'{n:.1f}' for n in os.getloadavg())} on {os.cpu_count()} CPUs\n"
     )
     print(
-        "| workers | latency | calls/min | vs 1 worker | vs latency-bound ceiling "
-        "| worker CPU ms/call |"
+        "| workers | latency | Otto calls/min | Celery chain calls/min | Otto / Celery "
+        "| Otto vs 1 worker | Otto vs latency-bound ceiling "
+        "| Otto worker CPU ms/call (in tasks) | Celery worker CPU ms/call (in tasks) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for latency in (0.0, delay):
-        base = median(workers[0], latency, "per_minute")
+        base = median("otto", workers[0], latency, "per_minute")
         for count in workers:
-            per_minute = median(count, latency, "per_minute")
-            ceiling = f"{per_minute / (count * 60 / latency):.2f}" if latency else "-"
+            otto = median("otto", count, latency, "per_minute")
+            celery = median("celery", count, latency, "per_minute")
+            ceiling = f"{otto / (count * 60 / latency):.2f}" if latency else "-"
             print(
                 f"| {count} | {'none (baseline)' if not latency else f'{latency:.2f} s'} "
-                f"| {per_minute:,.0f} | {per_minute / base:.2f} | {ceiling} "
-                f"| {median(count, latency, 'cpu_ms'):.0f} |"
+                f"| {otto:,.0f} | {celery:,.0f} | {otto / celery:.2f} | {otto / base:.2f} "
+                f"| {ceiling} | {cpu('otto', count, latency)} | {cpu('celery', count, latency)} |"
             )
 
 
-def report_stages(results: list[dict]) -> None:
+def report_stages(results: list[dict], system: str) -> None:
     """Worker CPU per stage, every task of every run, against the per-stage budget: in
     steady state, and each worker's first task of the kind (its warm-up) apart."""
     steady: dict[str, list[float]] = {}
@@ -415,8 +526,8 @@ def report_stages(results: list[dict]) -> None:
                     line["cpu_ms"]
                 )
     print(
-        f"\n| stage (task) | tasks | CPU ms median | p90 | mean | vs {BUDGET_MS} ms budget "
-        "| a worker's first (warm-up), mean ms |"
+        f"\n{system}: | stage (task) | tasks | CPU ms median | p90 | mean "
+        f"| vs {BUDGET_MS} ms budget | a worker's first (warm-up), mean ms |"
     )
     print("|---|---|---|---|---|---|---|")
     for func, stage in STAGES.items():
