@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import factory as factory_boy
+from django import forms
 from django.db.models import Model
 
 from appointments.models import Appointment, KeySignal, Lead, Task
@@ -177,3 +178,24 @@ def make_audit_event(company: Company) -> AuditEvent:
     return AuditEvent.objects.create(
         company=company, action=AuditAction.CALL_RETRIED, target_type="call", target_id="1"
     )
+
+
+def company_admin_form(client, company: Company, **changes: str) -> dict[str, object]:
+    """What the Company admin's change page posts as rendered for ``company``: every field
+    at its current value (inlines left as they are), with ``changes``. Tests post this, so
+    a new setting on the form never needs adding to each of them."""
+    response = client.get(f"/admin/otto/company/{company.pk}/change/")
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    data: dict[str, object] = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if isinstance(field, forms.BooleanField):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = value
+    for inline in response.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data | changes

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from otto.models import CallRailCompany, Company, PhoneNumber
+from tests.api.factories import company_admin_form
 
 URL = "/api/v1/company/"
 MINIMUM_FIELDS = {
@@ -195,28 +196,7 @@ def test_the_admin_sets_a_secret_through_a_write_only_input(admin_client, acme):
     page = admin_client.get(f"/admin/otto/company/{acme.pk}/change/")
     assert b'name="new_callrail_api_key"' in page.content
 
-    data = {
-        "name": acme.name,
-        "slug": acme.slug,
-        "clerk_org_id": acme.clerk_org_id,
-        "is_active": "on",
-        "timezone": acme.timezone,
-        "quiet_hours_start": "08:00",
-        "quiet_hours_end": "21:00",
-        "business_hours": "{}",
-        "transcriber": "deepgram",
-        "analyzer": "openai",
-        "recovery_enabled": "on",
-        "followup_enabled": "on",
-        "recovery_nudge_hours": "[2, 10, 24]",
-        "recovery_escalate_hours": "48",
-        "recovery_window_days": "7",
-        "callrail_company_ids": "",
-        "tracking_numbers": "",
-        "new_callrail_api_key": "cr-admin-TOPSECRET",
-        "phone_numbers-TOTAL_FORMS": "0",
-        "phone_numbers-INITIAL_FORMS": "0",
-    }
+    data = company_admin_form(admin_client, acme, new_callrail_api_key="cr-admin-TOPSECRET")
     response = admin_client.post(f"/admin/otto/company/{acme.pk}/change/", data)
 
     assert response.status_code == 302, response.content[:2000]
@@ -417,36 +397,10 @@ def test_the_outsider_sees_none_of_acmes_callrail_ids(acme_on_callrail, globex_m
 # --- the admin writes through update_company too -----------------------------------------
 
 
-def admin_form(company, **overrides) -> dict:
-    data = {
-        "name": company.name,
-        "slug": company.slug,
-        "clerk_org_id": company.clerk_org_id or "",
-        "is_active": "on",
-        "timezone": company.timezone,
-        "quiet_hours_start": "08:00",
-        "quiet_hours_end": "21:00",
-        "business_hours": "{}",
-        "transcriber": "deepgram",
-        "analyzer": "openai",
-        "recovery_enabled": "on",
-        "followup_enabled": "on",
-        "recovery_nudge_hours": "[2, 10, 24]",
-        "recovery_escalate_hours": "48",
-        "recovery_window_days": "7",
-        "callrail_account_id": company.callrail_account_id,
-        "callrail_company_ids": "\n".join(held(company)),
-        "tracking_numbers": "",
-        "twilio_number": company.twilio_number,
-        "phone_numbers-TOTAL_FORMS": "0",
-        "phone_numbers-INITIAL_FORMS": "0",
-    }
-    return data | overrides
-
-
 def test_an_admin_edit_of_the_twilio_number_updates_the_phone_numbers(admin_client, acme):
     response = admin_client.post(
-        f"/admin/otto/company/{acme.pk}/change/", admin_form(acme, twilio_number="303.555.0103")
+        f"/admin/otto/company/{acme.pk}/change/",
+        company_admin_form(admin_client, acme, twilio_number="303.555.0103"),
     )
 
     assert response.status_code == 302, response.content[:3000]
@@ -456,7 +410,8 @@ def test_an_admin_edit_of_the_twilio_number_updates_the_phone_numbers(admin_clie
     assert list(sending.values_list("number", flat=True)) == ["+13035550103"]
 
     admin_client.post(
-        f"/admin/otto/company/{acme.pk}/change/", admin_form(acme, twilio_number="+13035550104")
+        f"/admin/otto/company/{acme.pk}/change/",
+        company_admin_form(admin_client, acme, twilio_number="+13035550104"),
     )
     assert list(sending.values_list("number", flat=True)) == ["+13035550104"]
 
@@ -466,7 +421,9 @@ def test_an_admin_edit_to_a_number_another_tenant_holds_is_a_form_error(admin_cl
 
     response = admin_client.post(
         f"/admin/otto/company/{acme.pk}/change/",
-        admin_form(acme, twilio_number="+13035550103", timezone="America/Denver"),
+        company_admin_form(
+            admin_client, acme, twilio_number="+13035550103", timezone="America/Denver"
+        ),
     )
 
     assert response.status_code == 200
@@ -480,7 +437,8 @@ def test_an_admin_claim_of_another_tenants_callrail_id_is_a_form_error(admin_cli
     CallRailCompany.objects.create(company=globex, callrail_company_id="COM1")
 
     response = admin_client.post(
-        f"/admin/otto/company/{acme.pk}/change/", admin_form(acme, callrail_company_ids="COM1")
+        f"/admin/otto/company/{acme.pk}/change/",
+        company_admin_form(admin_client, acme, callrail_company_ids="COM1"),
     )
 
     assert response.status_code == 200
@@ -490,7 +448,8 @@ def test_an_admin_claim_of_another_tenants_callrail_id_is_a_form_error(admin_cli
 
 def test_an_admin_claim_is_checked_with_the_tenants_own_key(admin_client, acme, sandbox):
     register_callrail(sandbox, "ACC-acme", "acme-key", "COM1")
-    form = admin_form(
+    form = company_admin_form(
+        admin_client,
         acme,
         callrail_account_id="ACC-acme",
         new_callrail_api_key="acme-key",

@@ -16,7 +16,7 @@ from calls.models import Call, RecordingAccess
 from integrations.models import WebhookEvent
 from otto import services
 from otto.models import AuditAction, AuditEvent, Company, Membership, Role
-from tests.api.factories import CallFactory
+from tests.api.factories import CallFactory, company_admin_form
 from tests.appointments.conftest import analysed_call
 from tests.calls_api.conftest import store_recording
 from tests.integrations.fixtures import CLERK_SECRET, load, post_clerk, run_pushed_tasks
@@ -293,31 +293,12 @@ def test_a_rejected_settings_change_leaves_no_event(acme_manager, globex):
 def test_a_settings_change_in_the_admin_is_audited_with_the_staff_user(
     admin_client, admin_user, acme
 ):
-    page = admin_client.get(f"/admin/otto/company/{acme.pk}/change/")
-    assert page.status_code == 200
-    data = {
-        "name": acme.name,
-        "slug": acme.slug,
-        "clerk_org_id": acme.clerk_org_id,
-        "is_active": "on",
-        "timezone": "America/Chicago",
-        "quiet_hours_start": "08:00",
-        "quiet_hours_end": "21:00",
-        "business_hours": json.dumps(acme.business_hours),
-        "transcriber": "",
-        "analyzer": "",
-        "recovery_enabled": "on",
-        "followup_enabled": "on",
-        "recovery_nudge_hours": "[2, 10, 24]",
-        "recovery_escalate_hours": "48",
-        "recovery_window_days": "7",
-        "recovery_block_list": "[]",
-        "callrail_company_ids": "",
-        "tracking_numbers": "",
-        "new_callrail_api_key": "cr-admin-TOPSECRET",
-        "phone_numbers-TOTAL_FORMS": "0",
-        "phone_numbers-INITIAL_FORMS": "0",
-    }
+    data = company_admin_form(
+        admin_client,
+        acme,
+        timezone="America/Chicago",
+        new_callrail_api_key="cr-admin-TOPSECRET",
+    )
 
     response = admin_client.post(f"/admin/otto/company/{acme.pk}/change/", data)
 

@@ -7,6 +7,7 @@ import pytest
 
 from otto import retention
 from otto.models import Company, RetentionRun
+from tests.api.factories import company_admin_form
 from tests.retention.conftest import aged_call, set_windows
 
 COMPANY = "/api/v1/company/"
@@ -52,24 +53,7 @@ def test_the_admin_edits_windows_and_refuses_bad_ones(admin_client, acme):
     page = admin_client.get(url)
     for field in retention.WINDOWS.values():
         assert f'name="{field}"' in page.content.decode()
-    form = {
-        "name": acme.name,
-        "slug": acme.slug,
-        "clerk_org_id": acme.clerk_org_id,
-        "is_active": "on",
-        "timezone": acme.timezone,
-        "quiet_hours_start": "08:00",
-        "quiet_hours_end": "21:00",
-        "business_hours": "{}",
-        "recovery_enabled": "on",
-        "followup_enabled": "on",
-        "recovery_nudge_hours": "[2, 10, 24]",
-        "recovery_escalate_hours": "48",
-        "recovery_window_days": "7",
-        "recovery_block_list": "[]",
-        "phone_numbers-TOTAL_FORMS": "0",
-        "phone_numbers-INITIAL_FORMS": "0",
-    }
+    form = company_admin_form(admin_client, acme)
 
     refused = admin_client.post(url, {**form, "retention_webhook_bodies_days": "0"})
     acme.refresh_from_db()
