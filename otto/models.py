@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from otto.crypto import EncryptedSecretField
 from otto.queues import Queue
+from otto.sql import TenantTrigramIndex
 
 
 class _Timestamped(Protocol):
@@ -281,6 +282,8 @@ class Contact(models.Model):
         indexes = [
             models.Index(fields=["company", "-created_at"], name="otto_contact_created_idx"),
             models.Index(fields=["company", "name"], name="otto_contact_name_idx"),
+            # ?search= by name on contacts, leads, appointments and tasks (otto.selectors).
+            TenantTrigramIndex("name", name="otto_contact_name_trgm"),
         ]
 
     def __str__(self) -> str:
