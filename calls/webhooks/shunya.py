@@ -40,7 +40,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -174,6 +174,22 @@ def sealed(incoming: Incoming, body: bytes, stored: bytes) -> Incoming:
 
 def redact_body(body: bytes) -> bytes:
     """``body`` with every transcript text redacted; ``body`` itself when nothing changed."""
+
+    def counts(payload: dict[str, Any]) -> dict[str, Any] | None:
+        job = payload.get("job")
+        return _redaction_counts(job.get("result")) if isinstance(job, dict) else None
+
+    return redact_json_body(body, counts)
+
+
+def redact_json_body(
+    body: bytes, counts: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> bytes:
+    """A webhook body with every string redacted, and ``counts(payload)`` (what redaction
+    found in the original transcript) stored under :data:`REDACTION_KEY`; ``body`` itself
+    when nothing changed. Every string, not only the transcript's: ids, statuses and
+    timestamps have nothing the rules would touch, and a malformed body may carry its text
+    anywhere. A body that is not a JSON object is redacted as text."""
     try:
         payload = json.loads(body)
     except ValueError:
@@ -181,15 +197,12 @@ def redact_body(body: bytes) -> bytes:
     if not isinstance(payload, dict):
         redacted_text = redact_text(body.decode("utf-8", errors="replace"))
         return redacted_text.text.encode() if redacted_text.counts else body
-    job = payload.get("job")
-    counts = _redaction_counts(job.get("result")) if isinstance(job, dict) else None
-    # Every string, not only the result's: ids, statuses and timestamps have nothing the
-    # rules would touch, and a malformed job may carry its text anywhere.
+    found = counts(payload)
     redacted = redact_strings(payload)
     if redacted == payload:
         return body
-    if counts is not None:
-        redacted[REDACTION_KEY] = counts
+    if found:
+        redacted[REDACTION_KEY] = found
     return json.dumps(redacted, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -26,15 +26,20 @@ admin replay verifies the seal instead of Bland's signature, which covers the or
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from pydantic import ValidationError
 
-from calls.redaction import redact_strings, redact_text
-from calls.webhooks.shunya import REDACTION_KEY, SEAL_HEADER, check_seal, sealed
+from calls.redaction import redact_text
+from calls.webhooks.shunya import (
+    REDACTION_KEY,
+    SEAL_HEADER,
+    check_seal,
+    redact_json_body,
+    sealed,
+)
 from integrations.bland.schemas import Call as BlandCall
 from integrations.bland.signature import SIGNATURE_HEADER, check_bland_signature
 from integrations.inbox import (
@@ -83,20 +88,7 @@ def _classify(body: bytes) -> Incoming:
 
 def _redacted(body: bytes, incoming: Incoming) -> Incoming:
     """``incoming`` with the redacted body to store in its place, when redaction changes it."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        text = redact_text(body.decode("utf-8", errors="replace"))
-        stored = text.text.encode() if text.counts else body
-    else:
-        redacted = redact_strings(payload)
-        counts = _transcript_counts(payload)
-        if counts:
-            redacted[REDACTION_KEY] = counts
-        stored = body if redacted == payload else _dumps(redacted)
-    return sealed(incoming, body, stored)
+    return sealed(incoming, body, redact_json_body(body, _transcript_counts))
 
 
 def _transcript_counts(payload: dict[str, Any]) -> dict[str, int]:
@@ -106,10 +98,6 @@ def _transcript_counts(payload: dict[str, Any]) -> dict[str, int]:
     except ValidationError:
         return {}  # stored failed, never applied
     return redact_text(voice.transcript_text(call)).counts
-
-
-def _dumps(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def handle_call(event: WebhookEvent) -> HandlerResult:
