@@ -10,16 +10,14 @@ from typing import Any
 from django.db.models import QuerySet
 
 from analysis.models import CallAnalysis
-from calls.retention import NEEDS_TRANSCRIPT
+from calls.retention import past_transcript_window
 from otto.retention import Purge
 
 
 def purge_quotes(purge: Purge) -> int:
     # The same calls as the transcripts' purge: a call still being analysed keeps both.
-    rows = (
-        CallAnalysis.objects.filter(company=purge.company, quotes_purged_at__isnull=True)
-        .exclude(call__stage__in=NEEDS_TRANSCRIPT)
-        .filter(purge.older_than("call__started_at", "call__created_at"))
+    rows = past_transcript_window(
+        CallAnalysis.objects.filter(company=purge.company, quotes_purged_at__isnull=True), purge
     )
 
     def apply(rows: QuerySet[CallAnalysis], pks: list[Any]) -> int:

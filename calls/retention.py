@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from calls import search
 from calls.models import Call, Transcript
@@ -50,13 +50,19 @@ def purge_recordings(purge: Purge) -> int:
     return purge.in_batches(rows, apply)
 
 
+def past_transcript_window[M: Model](rows: QuerySet[M], purge: Purge) -> QuerySet[M]:
+    """``rows`` (with a ``call``) whose call is past the transcript window and no longer
+    needs its transcript: what the transcript's words, wherever kept, are purged from."""
+    return rows.exclude(call__stage__in=NEEDS_TRANSCRIPT).filter(
+        purge.older_than("call__started_at", "call__created_at")
+    )
+
+
 def purge_transcripts(purge: Purge) -> int:
     """Blank the text and utterances of transcripts of calls older than the window, and
     recompute those calls' search vectors without them."""
-    rows = (
-        Transcript.objects.filter(company=purge.company, purged_at__isnull=True)
-        .exclude(call__stage__in=NEEDS_TRANSCRIPT)
-        .filter(purge.older_than("call__started_at", "call__created_at"))
+    rows = past_transcript_window(
+        Transcript.objects.filter(company=purge.company, purged_at__isnull=True), purge
     )
 
     def apply(rows: QuerySet[Transcript], pks: list[Any]) -> int:
