@@ -12,6 +12,7 @@ class AnalysisConfig(AppConfig):
             openapi,  # noqa: F401 -- registers ``analysis`` in the schema
             pipeline,
             retention,
+            rollup,
             serializers,
             shunya,
             tasks,
@@ -38,6 +39,8 @@ class AnalysisConfig(AppConfig):
         )
         # An objection's quote is transcript text: it goes with the transcript's window.
         otto_retention.register("analysis_quotes", "transcripts", retention.purge_quotes)
+        # The KPIs' daily rollup hears of every write that changes a day's figures.
+        rollup.connect()
 
 
 def _register_erasure() -> None:

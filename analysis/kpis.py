@@ -24,14 +24,13 @@ import contextlib
 import datetime
 import functools
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import (
-    Avg,
     BooleanField,
     CharField,
     Count,
@@ -51,7 +50,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.db.models.lookups import Exact, GreaterThan
 
-from analysis.models import CallAnalysis
+from analysis.models import CallAnalysis, KpiDay
 from analysis.schema import ObjectionCategory
 from calls import selectors as call_selectors
 from calls.models import Call
@@ -81,8 +80,10 @@ class Outcomes:
     call_reps: Callable[[], dict[str, Any]] | None = None
 
 
-# ``recovery(scope)`` → the recovery figures (metrics/recovery/), ``RECOVERY_FIELDS``.
-Recovery = Callable[["Scope"], dict[str, Any]]
+# ``recovery(scope, only)`` → the figures of the recoveries of the scope's calls: ``texted``,
+# ``replied``, ``recovered``, ``median_first_response_seconds``, or ``only`` those named
+# (metrics/recovery/ adds the missed calls and the rate).
+Recovery = Callable[["Scope", Collection[str] | None], dict[str, Any]]
 
 # What the apps above registered (one each); None: not installed, or not built yet.
 _registered: dict[str, Any] = {"outcomes": None, "recovery": None}
@@ -239,6 +240,84 @@ def rate(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def call_figures() -> dict[str, Any]:
+    """The per-call figures, as aggregates over calls with ``current`` joined: what the
+    overview counts from the raw tables and :class:`~analysis.models.KpiDay` stores per
+    day (:func:`figures_of` names them as its columns)."""
+    c = analysis_conditions()
+    qualified = c["qualified"]
+    return {
+        "calls": Count("pk"),
+        # Named apart from Call.answered, which the filters and the grouping read.
+        "answered_calls": Count("pk", filter=Q(answered=True)),
+        "missed": Count("pk", filter=Q(answered=False)),
+        "analysed": Count("pk", filter=c["analysed"]),
+        "qualified": Count("pk", filter=qualified),
+        "booked": Count("pk", filter=c["booked"]),
+        "service_not_offered": Count("pk", filter=c["service_not_offered"]),
+        "qualified_unbooked": Count(
+            "pk", filter=qualified & ~c["booked"] & ~c["service_not_offered"]
+        ),
+        "objections": Sum(OBJECTION_COUNT, filter=qualified),
+        "any_objection": Count("pk", filter=Q(GreaterThan(OBJECTION_COUNT, 0))),
+        "sop_sum": Sum(SOP_SCORE),
+        "sop_count": Count(SOP_SCORE),
+    }
+
+
+def objection_figures() -> dict[str, Count]:
+    """Per category, the calls whose (effective) objections raise it, as ``objection_<c>``."""
+    return {
+        f"objection_{category}": Count("pk", filter=Q(HasObjection(OBJECTIONS, Value(category))))
+        for category in CATEGORIES
+    }
+
+
+def figures_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of :func:`call_figures` under KpiDay's column names."""
+    figures = dict(row)
+    figures["answered"] = figures.pop("answered_calls")
+    return figures
+
+
+def call_reps() -> dict[str, Any] | None:
+    """The sales reps a call is theirs through, as columns over Call (what appointments
+    registered, :attr:`Outcomes.call_reps`); None without."""
+    outcomes = _outcomes()
+    if outcomes is None or outcomes.call_reps is None:
+        return None
+    return outcomes.call_reps()
+
+
+def _rollup() -> Any:
+    from analysis import rollup  # it builds on this module's figures
+
+    return rollup
+
+
+def scope_figures(
+    scope: Scope, *, by_objection: bool = False
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The scope's call figures and, with ``by_objection``, its calls per objection
+    category: summed from the daily rollup where it can answer
+    (:func:`analysis.rollup.fresh_days`), else counted from the raw tables."""
+    rollup = _rollup()
+    days = rollup.fresh_days(scope)
+    by_category: dict[str, int] = dict.fromkeys(CATEGORIES, 0) if by_objection else {}
+    if days is not None:
+        if by_objection:
+            for counts in days.values_list("objection_calls", flat=True):
+                for category, calls in counts.items():
+                    if category in by_category:  # a category since retired is not reported
+                        by_category[category] += calls
+        return rollup.sums(days), by_category
+    raised = objection_figures() if by_objection else {}
+    row = scoped_calls(scope).aggregate(**call_figures(), **raised)
+    for category in by_category:
+        by_category[category] = row.pop(f"objection_{category}")
+    return figures_of(row), by_category
+
+
 @contextlib.contextmanager
 def without_jit() -> Iterator[None]:
     """Run the KPI queries with PostgreSQL's JIT compiler off.
@@ -260,51 +339,50 @@ def without_jit() -> Iterator[None]:
 
 
 def overview(scope: Scope) -> dict[str, Any]:
-    c = analysis_conditions()
-    qualified = c["qualified"]
-    row = scoped_calls(scope).aggregate(
-        calls=Count("pk"),
-        # Named apart from Call.answered, which the filters read.
-        answered_calls=Count("pk", filter=Q(answered=True)),
-        missed=Count("pk", filter=Q(answered=False)),
-        analysed=Count("pk", filter=c["analysed"]),
-        qualified=Count("pk", filter=qualified),
-        booked=Count("pk", filter=c["booked"]),
-        service_not_offered=Count("pk", filter=c["service_not_offered"]),
-        qualified_unbooked=Count("pk", filter=qualified & ~c["booked"] & ~c["service_not_offered"]),
-        objections=Sum(OBJECTION_COUNT, filter=qualified),
-        avg_sop_score=Avg(SOP_SCORE),
-    )
+    row, _ = scope_figures(scope)
     tasks: dict[str, int | None] = {"open_tasks": None, "overdue_tasks": None}
     start, end = scope.bounds
     if (outcomes := _outcomes()) is not None:
         tasks.update(outcomes.tasks(scope.company, start, end, scope.person))
-    analysed, objections = row.pop("analysed"), row.pop("objections")
     return {
-        **row,
-        "answered": row.pop("answered_calls"),
-        "qualified_rate": rate(row["qualified"], analysed),
+        "calls": row["calls"],
+        "answered": row["answered"],
+        "missed": row["missed"],
+        "qualified": row["qualified"],
+        "booked": row["booked"],
+        "service_not_offered": row["service_not_offered"],
+        "qualified_unbooked": row["qualified_unbooked"],
+        "avg_sop_score": rate(row["sop_sum"], row["sop_count"]),
+        "qualified_rate": rate(row["qualified"], row["analysed"]),
         "booking_rate": rate(row["booked"], row["qualified"]),
-        "avg_objections_per_qualified_call": rate(objections or 0, row["qualified"]),
+        "avg_objections_per_qualified_call": rate(row["objections"] or 0, row["qualified"]),
         **tasks,
-        "recovery_rate": recovery(scope)["recovery_rate"],
+        "recovery_rate": recovery_rate(scope, row["missed"]),
     }
 
 
 def booking_trend(scope: Scope) -> list[dict[str, Any]]:
     """One row per day of the range (the company's days), days with no call included."""
-    c = analysis_conditions()
-    rows = (
-        scoped_calls(scope)
-        .annotate(day=TruncDate("started_at", tzinfo=scope.zone))
-        .values("day")
-        .annotate(
-            calls=Count("pk"),
-            qualified=Count("pk", filter=c["qualified"]),
-            booked=Count("pk", filter=c["booked"]),
+    stored = _rollup().fresh_days(scope)
+    if stored is not None:
+        rows = (
+            stored.values("day")
+            .annotate(calls=Sum("calls"), qualified=Sum("qualified"), booked=Sum("booked"))
+            .order_by("day")
         )
-        .order_by("day")
-    )
+    else:
+        c = analysis_conditions()
+        rows = (
+            scoped_calls(scope)
+            .annotate(day=TruncDate("started_at", tzinfo=scope.zone))
+            .values("day")
+            .annotate(
+                calls=Count("pk"),
+                qualified=Count("pk", filter=c["qualified"]),
+                booked=Count("pk", filter=c["booked"]),
+            )
+            .order_by("day")
+        )
     by_day = {row["day"]: row for row in rows}
     days = (scope.date_to - scope.date_from).days + 1
     trend = []
@@ -326,17 +404,11 @@ def booking_trend(scope: Scope) -> list[dict[str, Any]]:
 def top_objections(scope: Scope) -> list[dict[str, Any]]:
     """Per category, the calls that raised it at least once; ``share`` is of the calls
     with any objection. Categories no call raised are left out; most calls first."""
-    figures = {
-        category: Count("pk", filter=Q(HasObjection(OBJECTIONS, Value(category))))
-        for category in CATEGORIES
-    }
-    row = scoped_calls(scope).aggregate(
-        **figures, any=Count("pk", filter=Q(GreaterThan(OBJECTION_COUNT, 0)))
-    )
+    row, by_category = scope_figures(scope, by_objection=True)
     results = [
-        {"category": category, "calls": row[category], "share": rate(row[category], row["any"])}
-        for category in CATEGORIES
-        if row[category]
+        {"category": c, "calls": calls, "share": rate(calls, row["any_objection"])}
+        for c, calls in by_category.items()
+        if calls
     ]
     return sorted(results, key=lambda r: (-r["calls"], CATEGORIES.index(r["category"])))
 
@@ -350,19 +422,12 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
     scheduled in the range. At most three queries whatever the number of people.
 
     The calls are grouped, not counted with one conditional aggregate per person: 160
-    aggregates over a large tenant's 90 days took seconds (docs/performance.md). A CSR's
-    calls are grouped by ``handled_by``; a sales rep's by the reps each call is theirs
-    through (:attr:`Outcomes.call_reps`), a call counted once per rep however many ways.
+    aggregates over a large tenant's 90 days took seconds (docs/performance.md). They are
+    the people's rows of the daily rollup (:mod:`analysis.rollup`). Where it cannot answer,
+    a CSR's calls are grouped by ``handled_by`` and a sales rep's by the reps each call is
+    theirs through (:attr:`Outcomes.call_reps`), a call counted once per rep however many
+    ways.
     """
-    calls = scoped_calls(Scope(scope.company, scope.date_from, scope.date_to))
-    c = analysis_conditions()
-    figures = {
-        "calls": Count("pk"),
-        "booked": Count("pk", filter=c["booked"]),
-        "qualified": Count("pk", filter=c["qualified"]),
-        "sop_sum": Sum(SOP_SCORE),
-        "sop_count": Count(SOP_SCORE),
-    }
     totals: dict[int, dict[str, float]] = {}
 
     def add(user_id: int, row: dict[str, Any]) -> None:
@@ -371,19 +436,32 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
             mine[name] += row[name] or 0
 
     office = [u.pk for u, role in people if role != Role.SALES_REP]
-    if office:
-        by_handler = calls.filter(handled_by__in=office).values("handled_by")
-        for grouped in by_handler.annotate(**figures):
-            add(grouped["handled_by"], dict(grouped))
     sales = {u.pk for u, role in people if role == Role.SALES_REP}
+    days = _rollup().range_days(scope.company, scope.date_from, scope.date_to)
+    if days is not None:
+        sums = {name: Sum(name) for name in PERSON_FIGURES}
+        for kind, ids in ((KpiDay.Kind.HANDLER, office), (KpiDay.Kind.REP, sales)):
+            if ids:
+                mine = days.filter(kind=kind, person__in=ids).values("person")
+                for grouped in mine.annotate(**sums):
+                    add(grouped["person"], grouped)
+    else:
+        calls = scoped_calls(Scope(scope.company, scope.date_from, scope.date_to))
+        figures = {name: f for name, f in call_figures().items() if name in PERSON_FIGURES}
+        if office:
+            by_handler = calls.filter(handled_by__in=office).values("handled_by")
+            for grouped in by_handler.annotate(**figures):
+                add(grouped["handled_by"], dict(grouped))
+        columns = call_reps()
+        if sales and columns:
+            theirs = functools.reduce(
+                operator.or_, (Q(**{f"{name}__in": sales}) for name in columns)
+            )
+            rows = calls.annotate(**columns).filter(theirs).values(*columns).annotate(**figures)
+            for grouped in rows:
+                for user_id in {grouped[name] for name in columns} & sales:
+                    add(user_id, dict(grouped))
     outcomes = _outcomes()
-    if sales and outcomes is not None and outcomes.call_reps is not None:
-        columns = outcomes.call_reps()
-        theirs = functools.reduce(operator.or_, (Q(**{f"{name}__in": sales}) for name in columns))
-        rows = calls.annotate(**columns).filter(theirs).values(*columns).annotate(**figures)
-        for grouped in rows:
-            for user_id in {grouped[name] for name in columns} & sales:
-                add(user_id, dict(grouped))
     start, end = scope.bounds
     visits: dict[int, dict[str, int]] = {}
     if outcomes is not None:
@@ -410,11 +488,30 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
 
 
 def recovery(scope: Scope) -> dict[str, Any]:
-    """Recovery's figures from messaging, or nulls with the reason when it registered none."""
+    """Recovery's figures: the scope's missed calls and what messaging registered for their
+    recoveries, or nulls with the reason when it registered none."""
     figures: Recovery | None = _registered["recovery"]
     if figures is None:
         return {**dict.fromkeys(RECOVERY_FIELDS), "unavailable_reason": RECOVERY_PENDING}
-    return {**figures(scope), "unavailable_reason": None}
+    missed = scope_figures(scope)[0]["missed"]
+    found = figures(scope, None)
+    return {
+        "missed_calls": missed,
+        "texted": found["texted"],
+        "replied": found["replied"],
+        "recovered": found["recovered"],
+        "recovery_rate": rate(found["recovered"], missed),
+        "median_first_response_seconds": found["median_first_response_seconds"],
+        "unavailable_reason": None,
+    }
+
+
+def recovery_rate(scope: Scope, missed: int) -> float | None:
+    """The overview's recovery rate: recovered ÷ ``missed`` (the caller counted them)."""
+    figures: Recovery | None = _registered["recovery"]
+    if figures is None:
+        return None
+    return rate(figures(scope, ("recovered",))["recovered"], missed)
 
 
 # --- who may see whose figures --------------------------------------------------------------

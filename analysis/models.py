@@ -164,3 +164,89 @@ class Reanalysis(models.Model):
 
     def __str__(self) -> str:
         return f"reanalysis {self.since}…{self.until}"
+
+
+class KpiDay(models.Model):
+    """One tenant's call figures for one local day and one person: the KPIs' daily rollup
+    (docs/kpis.md#the-daily-rollup), written only by :mod:`analysis.rollup`.
+
+    ``handler`` rows partition the day's calls by ``handled_by`` (``person`` 0: nobody), so
+    the tenant's figures are their sum and a CSR's are their rows. ``rep`` rows hold each
+    sales rep's calls (their active leads' contacts' calls and the calls their appointments
+    were booked on, :func:`appointments.selectors.rep_calls`): a call counts once for each
+    of its reps, and a call without one in none. ``person`` is a plain id, not a foreign
+    key: a deleted user's calls are re-attributed by the database without a save, and the
+    tenant's sums must not move. Every figure is what :func:`analysis.kpis.overview` counts
+    from the raw tables over the same calls; ``objection_calls`` is ``{category: calls}``.
+    """
+
+    class Kind(models.TextChoices):
+        HANDLER = "handler", "Handled by"
+        REP = "rep", "Sales rep"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    person = models.PositiveBigIntegerField(default=0)
+    calls = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    missed = models.PositiveIntegerField(default=0)
+    analysed = models.PositiveIntegerField(default=0)
+    qualified = models.PositiveIntegerField(default=0)
+    booked = models.PositiveIntegerField(default=0)
+    service_not_offered = models.PositiveIntegerField(default=0)
+    qualified_unbooked = models.PositiveIntegerField(default=0)
+    # Objections raised on qualified calls (the overview's per-qualified-call average).
+    objections = models.PositiveIntegerField(default=0)
+    # Calls with at least one objection (top objections' share).
+    any_objection = models.PositiveIntegerField(default=0)
+    objection_calls = models.JSONField(default=dict)
+    sop_sum = models.FloatField(default=0)
+    sop_count = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "day", "kind", "person"], name="analysis_kpiday_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"KPIs of company {self.company_id} on {self.day} ({self.kind} {self.person})"
+
+
+class KpiDirtyDay(models.Model):
+    """A call changed and its tenant's day in :class:`KpiDay` is not recomputed yet.
+
+    Inserted in the transaction of the change (:func:`analysis.rollup.mark`) and deleted
+    when the day is recomputed. Only ever inserted, never updated, and with no unique key:
+    a mark never waits for another transaction's, so marking cannot deadlock the pipeline,
+    and an open transaction's marks are invisible to a recompute's delete until it commits.
+    Plain ids: a call or company deleted in the same transaction must not make the mark
+    fail it."""
+
+    tenant = models.BigIntegerField()
+    day = models.DateField()
+    call = models.BigIntegerField()
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "day"], name="analysis_kpidirty_day_idx")]
+
+    def __str__(self) -> str:
+        return f"company {self.tenant}, {self.day}: call {self.call} changed"
+
+
+class KpiRollup(models.Model):
+    """Whether a tenant's :class:`KpiDay` rows can be read: built (``built_at``) in the
+    time zone the company has now. Until then its KPIs come from the raw tables."""
+
+    company = models.OneToOneField(
+        Company, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    timezone = models.CharField(max_length=64)
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"KPI rollup of company {self.company_id}"

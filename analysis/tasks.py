@@ -3,7 +3,7 @@ because the service claims its call (or its job) first."""
 
 from __future__ import annotations
 
-from analysis import services, shunya
+from analysis import rollup, services, shunya
 from calls import sweeps
 from otto.queues import Queue, task
 
@@ -25,3 +25,10 @@ def submit_analysis(call_id: int) -> None:
 def resubmit_shunya_analysis(job_id: int) -> None:
     """Queue ``uwc``: ask Shunya once more for an analysis whose citations it got wrong."""
     shunya.resubmit(int(job_id))
+
+
+@task
+def catch_up_kpi_rollup() -> None:
+    """Queue ``default`` (the ``kpi-rollup`` schedule): rebuild the tenants whose KPI rollup
+    is not built in their time zone, and recompute every day a change marked."""
+    rollup.catch_up()

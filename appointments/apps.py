@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -18,6 +20,7 @@ class AppointmentsConfig(AppConfig):
         stages.register_in_progress(Call.Stage.APPLYING, Call.Stage.ANALYZED)
         sweeps.register_waiting(Call.Stage.ANALYZED, Queue.FOLLOWUPS, tasks.apply_call)
         self._register_reads()
+        _mark_kpi_days()
 
     @staticmethod
     def _register_reads() -> None:
@@ -60,6 +63,34 @@ class AppointmentsConfig(AppConfig):
                 call_reps=selectors.call_reps,
             )
         )
+
+
+def _mark_kpi_days() -> None:
+    """What appointments writes moves the KPIs' daily rollup (analysis.rollup): an
+    appointment made from a call books it and names its rep; a lead's rep (or its closing)
+    changes whose calls its contact's calls are. Each marks the calls' days."""
+    from django.db.models.signals import post_delete, post_save
+
+    from analysis import rollup
+    from appointments.models import Appointment, Lead
+    from calls.models import Call
+
+    def appointment_written(sender: Any, instance: Appointment, **_: Any) -> None:
+        rollup.mark_calls([instance.call_id])
+
+    def lead_written(sender: Any, instance: Lead, update_fields: Any = None, **_: Any) -> None:
+        if update_fields is None or not LEAD_FIELDS.isdisjoint(update_fields):
+            rollup.mark_calls(Call.objects.filter(contact_id=instance.contact_id))
+
+    for name, signal in (("saved", post_save), ("deleted", post_delete)):
+        signal.connect(
+            appointment_written, sender=Appointment, dispatch_uid=f"kpi-visit-{name}", weak=False
+        )
+        signal.connect(lead_written, sender=Lead, dispatch_uid=f"kpi-lead-{name}", weak=False)
+
+
+# The Lead fields that decide whose calls its contact's calls are (the KPIs' rep rows).
+LEAD_FIELDS = frozenset({"assigned_rep", "assigned_rep_id", "is_active", "contact", "contact_id"})
 
 
 def _register_erasure() -> None:

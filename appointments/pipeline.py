@@ -25,6 +25,7 @@ from typing import Any
 
 from django.db import transaction
 
+from analysis import rollup
 from analysis.models import CallAnalysis
 from appointments.outcomes import write_outcomes
 from calls import pipeline, stages
@@ -105,6 +106,7 @@ def record_outcomes(claim: stages.Claim) -> str:
                 reason="no follow-ups needed",
             )
     logger.info("call %s: outcomes of analysis v%s applied", call.pk, analysis.version)
+    rollup.refresh_call(call)
     return call.stage
 
 

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from analysis import rollup
 from appointments.models import Appointment, KeySignal, Lead, LeadStatusChange, Task
 from appointments.selectors import overlapping_appointments
+from calls.models import Call
 from otto.models import Membership, Role
 
 if TYPE_CHECKING:
@@ -179,9 +181,11 @@ def assign_appointment(
             _check_free(company, appointment, rep_id)
         appointment.assigned_rep_id = rep_id
         appointment.save(update_fields=["assigned_rep", "updated_at"])
-        Lead.objects.filter(company=company, pk=appointment.lead_id, assigned_rep=None).update(
-            assigned_rep_id=rep_id
-        )
+        took = Lead.objects.filter(
+            company=company, pk=appointment.lead_id, assigned_rep=None
+        ).update(assigned_rep_id=rep_id)
+        if took:  # the lead's contact's calls are the rep's now (the KPIs' rep rows)
+            rollup.mark_calls(Call.objects.filter(contact_id=appointment.contact_id))
     return appointment
 
 

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from calls import pipeline, stages
 from calls.models import Call, CallStageChange, Transcript
+from calls.signals import call_changed
 from otto import audit
 from otto.models import AuditAction
 
@@ -174,7 +175,9 @@ def correct_handled_by(call: Call, user: Any, *, actor: Any) -> Call:
     """Attribute ``call`` to ``user`` (a member of the call's company, checked by the
     caller; None clears it), by hand. Logged with the actor, as KPIs per CSR follow it."""
     before = call.handled_by_id
-    Call.objects.filter(pk=call.pk, company_id=call.company_id).update(handled_by=user)
+    with transaction.atomic():
+        Call.objects.filter(pk=call.pk, company_id=call.company_id).update(handled_by=user)
+        call_changed.send(Call, call=call, started=[call.started_at])
     logger.info(
         "call handled_by corrected",
         extra={

@@ -12,6 +12,7 @@ from django.db import transaction
 from calls import stages
 from calls.models import Call
 from calls.services.contacts import contact_for_caller
+from calls.signals import call_changed
 from integrations.callrail import schemas
 from otto import selectors as core_selectors
 from otto import services as core_services
@@ -25,6 +26,7 @@ def apply_callrail_call(
     """Write CallRail's view of the call and link its contact and the member who handled
     it; with ``claim``, only while its lease holds (else :class:`calls.stages.LeaseLost`)."""
     fields = fields_from_api(found)
+    started_before = call.started_at
     with transaction.atomic():
         if fields["customer_number"]:
             fields["contact"] = contact_for_caller(call.company, fields["customer_number"], found)
@@ -37,8 +39,9 @@ def apply_callrail_call(
         rows = claim.rows() if claim else Call.objects.filter(pk=call.pk)
         if not rows.update(**fields):
             raise stages.LeaseLost
-    for name, value in fields.items():
-        setattr(call, name, value)
+        for name, value in fields.items():
+            setattr(call, name, value)
+        call_changed.send(Call, call=call, started=[started_before, call.started_at])
     return call
 
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 import datetime
 import os
 import signal
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from analysis import services as analysis_services
-from analysis.models import CallAnalysis
+from analysis.models import CallAnalysis, KpiDay, KpiDirtyDay
 from appointments import pipeline
 from appointments.models import Appointment, Lead, LeadStatusChange, Task
 from calls import pipeline as calls_pipeline
@@ -289,3 +291,18 @@ def test_a_worker_killed_mid_apply_still_leaves_one_appointment(
         assert claims.count() == 2
     finally:
         blocker.close()
+
+
+def test_the_applied_stage_brings_the_kpis_daily_rollup_up_to_date(acme, sandbox):
+    call = analysed_call(acme, "booked")
+    day = timezone.localtime(call.started_at, ZoneInfo(acme.timezone)).date()
+    marks = KpiDirtyDay.objects.filter(tenant=acme.pk, day=day)
+    assert marks.exists()  # the call and its analysis marked the day
+
+    assert pipeline.apply_call(call.pk) == Stage.DONE
+
+    # Recomputed as the outcomes committed: the appointment made from it books it.
+    assert not marks.exists()
+    rows = KpiDay.objects.filter(company=acme, day=day, kind=KpiDay.Kind.HANDLER)
+    totals = rows.aggregate(calls=Sum("calls"), analysed=Sum("analysed"), booked=Sum("booked"))
+    assert totals == {"calls": 1, "analysed": 1, "booked": 1}
