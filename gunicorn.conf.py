@@ -1,4 +1,6 @@
-"""gunicorn reads this file from the working directory (the Procfile's ``web``).
+"""gunicorn reads this file from the working directory: ``gunicorn otto.wsgi``, the fallback
+web server (the Procfile's ``web`` is granian, otto/web.py, with the same sizes) and the
+benchmarks' gunicorn configurations.
 
 Workers: ``WEB_CONCURRENCY`` processes (2) of ``WEB_THREADS`` threads (4) each, with HTTP
 keep-alive. A thread waiting on PostgreSQL or Redis leaves the CPU to the others, and a

@@ -1,22 +1,29 @@
-# ruff: noqa: T201, S603, S607 - a command-line tool that prints and runs wrk and gunicorn
+# ruff: noqa: T201, S603, S607 - a command-line tool that prints and runs wrk and web servers
 """Signed webhook ingest throughput, as ratios against the FastAPI peer in the same run.
 
     .venv/bin/python bench/webhook_ingest.py [--seconds 15] [--connections 8] [--rounds 3]
-        [--peer-dir DIR] [--peer-venv DIR]
+        [--peer-dir DIR] [--peer-venv DIR] [--only TEXT ...]
 
-Starts one gunicorn per Otto configuration on PostgreSQL and Redis, and the FastAPI peer
+Starts one web server per Otto configuration on PostgreSQL and Redis, and the FastAPI peer
 (the previous system's stack, tuned: FastAPI, uvicorn x2, asyncpg, Celery), then drives
 each with wrk (``apt-get install wrk``) at a fixed concurrency. Every signed target gets the
 same file of byte-identical bodies, each a new call signed with the tenant's key:
 
-- ``hello``: a view that touches nothing (the final configuration);
 - ``insert+enqueue``: one inbox insert plus one enqueue on the shared broker, the bare
-  minimum of any webhook ingest (DESIGN.md §8's baseline);
+  minimum of any webhook ingest (DESIGN.md §8's baseline), on the final configuration;
 - ``webhook: <configuration>``: ``POST /callrail/call.completed`` with a ~1 KB body:
   signature check, tenant lookup, inbox insert, enqueue of its processing on commit. One
   target per configuration, each adding one change to the one before it (``STEPS``); the
-  last is the Procfile's ``web`` as gunicorn.conf.py configures it;
+  last is the Procfile's ``web`` (``python -m otto.web``: granian, otto/web.py), the one
+  before it gunicorn as gunicorn.conf.py configures it. Then the servers tried and not
+  kept (``CANDIDATES``: Django's ASGI handler under uvicorn and granian), each in front
+  of the same Django, view and lean middleware;
+- ``hello: <server>``: a view that touches nothing, through the full middleware: what
+  the server and Django's request cycle cost before any work;
 - ``peer webhook``: the peer's ``POST /callrail/call.completed``, the same work.
+
+``--only TEXT`` keeps the targets whose name contains TEXT, plus the baseline, the
+gunicorn and Procfile webhooks and the peer.
 
 The peer is started from ``--peer-dir`` (``$BENCH_PEER_DIR``, default
 ``../shared/peers/fastapi-ingest`` from the checkout) with the uvicorn of
@@ -39,6 +46,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
 import re
@@ -113,10 +121,15 @@ WEBHOOK = "/callrail/call.completed"
 
 @dataclasses.dataclass(frozen=True)
 class Server:
-    """One Otto configuration: gunicorn flags and environment on top of gunicorn.conf.py."""
+    """One Otto configuration: a server (gunicorn, which reads gunicorn.conf.py, uvicorn or
+    granian) and its app, flags and environment."""
 
     flags: tuple[str, ...] = ()
     env: dict[str, str] = dataclasses.field(default_factory=dict)
+    command: str = "gunicorn"
+    app: str = "otto.wsgi"
+    # Modules it needs beyond Otto's own dependencies (the bench extra).
+    needs: tuple[str, ...] = ()
 
 
 # Each step adds one change to the one before it; the last is the Procfile's web process.
@@ -125,9 +138,39 @@ STEPS = {
     "+ connection pool": Server(("-k", "sync"), {"BENCH_FULL_MIDDLEWARE": "1"}),
     "+ gthread, keep-alive": Server((), {"BENCH_FULL_MIDDLEWARE": "1"}),
     "+ lean webhook middleware": Server(),
+    # otto/web.py: WEB_CONCURRENCY workers of WEB_THREADS threads, a pool of as many.
+    "+ granian (Procfile)": Server(command="otto.web"),
 }
-FINAL = "+ lean webhook middleware"
+GUNICORN = "+ lean webhook middleware"
+FINAL = "+ granian (Procfile)"
 PEER = "peer"
+
+# Other servers in front of the same Django and the same view: the same processes,
+# threads and pool, the lean webhook middleware (bench/asgi.py for the ASGI ones).
+POOL = {"DATABASE_POOL_SIZE": "4"}
+CANDIDATES = {
+    # Django's ASGI handler (bench/asgi.py) runs the lean chain and the sync view in a thread.
+    "ASGI, gunicorn + UvicornWorker": Server(
+        ("-k", "uvicorn_worker.UvicornWorker"), app="bench.asgi", needs=("uvicorn_worker",)
+    ),
+    "ASGI, uvicorn": Server(
+        ("--http", "httptools", "--loop", "uvloop", "--timeout-keep-alive", "5"),
+        POOL,
+        command="uvicorn",
+        app="bench.asgi:application",
+        needs=("uvicorn", "httptools", "uvloop"),
+    ),
+    # The Procfile's with half the threads (and pool): less for the GIL to share.
+    "granian, 2 threads": Server(env={"WEB_THREADS": "2"}, command="otto.web"),
+    "granian ASGI": Server(
+        ("--interface", "asgi", "--loop", "uvloop"),
+        POOL,
+        command="granian",
+        app="bench.asgi:application",
+        needs=("uvloop",),
+    ),
+}
+SERVERS = {**STEPS, **CANDIDATES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,12 +182,19 @@ class Target:
 
 
 TARGETS = [
-    Target("hello", FINAL, "/bench/hello", False),
     Target("insert+enqueue", FINAL, "/bench/insert-enqueue", False),
     *(Target(f"webhook: {step}", step, WEBHOOK, True) for step in STEPS),
+    *(Target(f"webhook: {name}", name, WEBHOOK, True) for name in CANDIDATES),
+    # What each server costs before any work (the view touches nothing).
+    *(
+        Target(f"hello: {label}", name, "/bench/hello", False)
+        for name, label in {GUNICORN: "gunicorn", FINAL: "granian (Procfile)"}.items()
+    ),
+    *(Target(f"hello: {name}", name, "/bench/hello", False) for name in CANDIDATES),
     Target("peer webhook", PEER, WEBHOOK, True),
 ]
 BASELINE = "insert+enqueue"
+VS_GUNICORN = f"webhook: {GUNICORN}"
 WARM_UP_REQUESTS = 6000
 
 
@@ -162,11 +212,31 @@ def main() -> None:
         ),
     )
     parser.add_argument("--peer-venv", type=Path, default=os.environ.get("BENCH_PEER_VENV"))
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="run only the targets whose name contains TEXT (repeatable); the baseline, "
+        "the gunicorn and Procfile webhooks and the peer always run",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
     uvicorn = peer_uvicorn(args)
     targets = [t for t in TARGETS if uvicorn or t.server != PEER]
+    missing = {
+        name
+        for name, server in SERVERS.items()
+        if any(importlib.util.find_spec(module) is None for module in server.needs)
+    }
+    if missing:
+        print(f"skipped (pip install -e '.[bench]'): {', '.join(sorted(missing))}", file=sys.stderr)
+        targets = [t for t in targets if t.server not in missing]
+    if args.only:
+        always = {BASELINE, VS_GUNICORN, f"webhook: {FINAL}", "peer webhook"}
+        targets = [
+            t for t in targets if t.name in always or any(text in t.name for text in args.only)
+        ]
 
     args.load = [load()]
     prepare_database()
@@ -186,8 +256,8 @@ def main() -> None:
             for signed in (False, True)
         }
         try:
-            for name, server in STEPS.items():
-                servers[name] = start_gunicorn(server, args.web_workers)
+            for name in dict.fromkeys(t.server for t in targets if t.server != PEER):
+                servers[name] = start_server(SERVERS[name], args.web_workers)
             if uvicorn:
                 servers[PEER] = start_peer(uvicorn, args.peer_dir, args.web_workers)
             results: dict[str, list[dict]] = {t.name: [] for t in targets}
@@ -288,14 +358,25 @@ def write_requests(path: Path, signed: bool, count: int) -> Path:
     return path
 
 
-def start_gunicorn(server: Server, workers: int) -> tuple[subprocess.Popen, int]:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
+def start_server(server: Server, workers: int) -> tuple[subprocess.Popen, int]:
+    executable = Path(sys.executable).with_name(server.command)
     port = free_port()
-    argv = [str(gunicorn), "otto.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    if server.command == "gunicorn":
+        argv = [str(executable), server.app, "--bind", f"127.0.0.1:{port}"]
+    elif server.command == "uvicorn":
+        argv = [str(executable), server.app, "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--no-access-log", "--log-level", "warning"]
+    elif server.command == "granian":
+        argv = [str(executable), server.app, "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--no-ws", "--log-level", "warning"]
+    if server.command == "otto.web":  # the Procfile's
+        argv = [sys.executable, "-m", "otto.web", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        argv += ["--workers", str(workers)]
     web = subprocess.Popen(
         [*argv, *server.flags],
         cwd=ROOT,
-        env={**ENV, **server.env},
+        env={**ENV, "WEB_CONCURRENCY": str(workers), **server.env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -397,14 +478,14 @@ def report(targets: list[Target], results: dict[str, list[dict]], args) -> None:
     peer = "peer webhook"
     print(
         f"\nwrk -c{args.connections}, {args.seconds} s x {args.rounds} rounds (medians), "
-        f"{args.web_workers} gunicorn workers, uvicorn x{args.web_workers} for the peer, "
+        f"{args.web_workers} web workers, uvicorn x{args.web_workers} for the peer, "
         f"PostgreSQL + Redis; load average {args.load[0]} at the start, {load()} at the end\n"
     )
     print(
-        f"| target | requests/s | vs {BASELINE} | vs peer | vs step before "
+        f"| target | requests/s | vs {BASELINE} | vs peer | vs gunicorn | vs step before "
         "| p50 ms | p95 ms | p99 ms | server CPU ms/req | non-2xx |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     before = None
     for target in targets:
         step = ""
@@ -413,7 +494,8 @@ def report(targets: list[Target], results: dict[str, list[dict]], args) -> None:
             before = target.name
         print(
             f"| {target.name} | {median(target.name, 'rps'):,.0f} "
-            f"| {ratio(target.name, BASELINE)} | {ratio(target.name, peer)} | {step} "
+            f"| {ratio(target.name, BASELINE)} | {ratio(target.name, peer)} "
+            f"| {ratio(target.name, VS_GUNICORN)} | {step} "
             f"| {median(target.name, 'p50_us') / 1000:.1f} "
             f"| {median(target.name, 'p95_us') / 1000:.1f} "
             f"| {median(target.name, 'p99_us') / 1000:.1f} "

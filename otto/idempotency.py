@@ -34,7 +34,10 @@ from otto.models import Company, IdempotencyKey, User
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
-# Longer than gunicorn's request timeout (60 s): a claim this old has no live request.
+# A claim this old is taken to have no live request. Nothing times a request out
+# (docs/operations.md#the-web-process: the web server has no per-request timeout); what
+# bounds one is its blocking calls' own limits (pool wait 10 s, the cache's Redis 2 s,
+# providers' timeouts), far under this; PostgreSQL queries have none.
 ABANDONED_AFTER = timedelta(minutes=2)
 
 

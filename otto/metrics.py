@@ -1,7 +1,7 @@
 """Prometheus metrics (DESIGN §9.7), served by ``GET /metrics``.
 
 Counters and histograms are ``prometheus_client`` objects recorded where things happen.
-Under gunicorn and the qcluster every process writes them to ``PROMETHEUS_MULTIPROC_DIR``
+Under the web server and the qcluster every process writes them to ``PROMETHEUS_MULTIPROC_DIR``
 (multiprocess mode), and the scrape adds the files up, so two web workers and the
 cluster's workers are one series. Without that variable a process serves only its own
 counts, which is what ``make run`` and the in-process tests see.
@@ -76,6 +76,30 @@ def record_provider_call(provider: str, operation: str, outcome: str, seconds: f
     keep them few (DESIGN §9.7 names provider and outcome only)."""
     PROVIDER_LATENCY.labels(provider=provider).observe(seconds)
     PROVIDER_REQUESTS.labels(provider=provider, outcome=outcome).inc()
+
+
+def forget_dead_processes(directory: str | None = None) -> list[int]:
+    """Mark dead every process whose live gauges are in ``PROMETHEUS_MULTIPROC_DIR`` but
+    which is gone (the pids, marked). Each web worker calls it as it starts
+    (otto/wsgi.py): granian, unlike gunicorn, has no hook in its main process when a
+    worker exits, and a worker it starts again is where the next one begins."""
+    directory = directory or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory or not os.path.isdir(directory):
+        return []
+    dead: set[int] = set()
+    for name in os.listdir(directory):
+        stem, _, number = name.removesuffix(".db").rpartition("_")
+        if not (stem.startswith("gauge_live") and number.isdigit()):
+            continue
+        try:
+            os.kill(int(number), 0)
+        except ProcessLookupError:
+            dead.add(int(number))
+        except PermissionError:
+            pass  # alive, another user's
+    for pid in sorted(dead):
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+    return sorted(dead)
 
 
 # --- collectors read at scrape time ----------------------------------------------------

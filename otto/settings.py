@@ -132,7 +132,7 @@ TEMPLATES = [
 
 VAR_DIR = BASE_DIR / "var"
 DATABASE_URL = env_str("DATABASE_URL")
-# Connections per process in a psycopg pool (PostgreSQL only); 0: no pool. gunicorn.conf.py
+# Connections per process in a psycopg pool (PostgreSQL only); 0: no pool. otto/web.py
 # sets it to the web worker's threads. Other processes keep persistent connections checked
 # before each use: qcluster forks its workers, and a pool's threads and sockets must not
 # cross a fork.
@@ -567,7 +567,7 @@ LOGGING = {
 SENTRY_DSN = env_secret("SENTRY_DSN")
 # Bearer token GET /metrics requires; unset, the endpoint answers 404 (docs/operations.md).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
-# prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself; every process of a host (gunicorn
+# prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself; every process of a host (web
 # workers, qcluster workers) writes its counts there. It must exist before the first metric.
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 if PROMETHEUS_MULTIPROC_DIR:

@@ -136,10 +136,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _worker_pids(server: int) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{server}/task/{server}/children").read_text().split()}
+
+
 @pytest.fixture
-def gunicorn(db, tmp_path):
-    """``gunicorn otto.wsgi`` with two workers as gunicorn.conf.py makes them (gthread, a
-    database pool each) and a multiprocess metrics directory, against the test database."""
+def web(db, tmp_path):
+    """The Procfile's web process (``python -m otto.web``: granian, two workers of four
+    threads, a database pool each) with a multiprocess metrics directory, against the test
+    database; its base URL, metrics directory and main process."""
     port = _free_port()
     metrics_dir = tmp_path / "prometheus"
     database = settings.DATABASES["default"]
@@ -150,21 +155,11 @@ def gunicorn(db, tmp_path):
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "METRICS_TOKEN": TOKEN,
         "ENVIRONMENT": "development",
+        "WEB_CONCURRENCY": "2",
     }
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "otto.wsgi",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "otto.web", "--host", "127.0.0.1", "--port", str(port)],
         cwd=root,
         env=env,
         start_new_session=True,
@@ -180,15 +175,15 @@ def gunicorn(db, tmp_path):
             pass
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
-            pytest.fail("gunicorn did not start")
+            pytest.fail("python -m otto.web did not start")
         time.sleep(0.2)
-    yield base, metrics_dir
+    yield base, metrics_dir, process
     os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    process.wait(timeout=60)
 
 
-def test_counts_from_two_gunicorn_workers_add_up(gunicorn):
-    base, metrics_dir = gunicorn
+def test_counts_from_two_web_workers_add_up(web):
+    base, metrics_dir, _ = web
     sent = 0
 
     def hit(_: int) -> int:
@@ -214,3 +209,53 @@ def test_counts_from_two_gunicorn_workers_add_up(gunicorn):
     )
     assert value(parsed, "otto_http_request_duration_seconds_count", route="health") == sent
     assert httpx.get(f"{base}/metrics").status_code == 401
+
+
+def test_a_web_worker_that_dies_is_started_again_and_its_live_gauges_dropped(web):
+    base, metrics_dir, process = web
+    first = _worker_pids(process.pid)
+    assert len(first) == 2, first
+    dead = min(first)
+    # What a live gauge of the dying worker would have left (Otto records none today).
+    (metrics_dir / f"gauge_livesum_{dead}.db").write_bytes(b"")
+    os.kill(dead, signal.SIGKILL)
+
+    deadline = time.monotonic() + 30
+    while True:
+        now = _worker_pids(process.pid)
+        if len(now) == 2 and dead not in now:
+            break
+        assert time.monotonic() < deadline, now
+        time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while (metrics_dir / f"gauge_livesum_{dead}.db").exists():
+        assert time.monotonic() < deadline, "the dead worker's live gauge is still there"
+        time.sleep(0.2)
+    assert httpx.get(f"{base}/health", timeout=10).status_code == 200
+    assert process.poll() is None
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_forget_dead_processes_drops_only_the_live_gauges_of_processes_that_are_gone(tmp_path):
+    from otto.metrics import forget_dead_processes
+
+    dead, alive = _dead_pid(), os.getpid()
+    names = [
+        f"gauge_livesum_{dead}.db",
+        f"gauge_liveall_{dead}.db",
+        f"counter_{dead}.db",
+        f"gauge_all_{dead}.db",
+        f"gauge_livesum_{alive}.db",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+
+    assert forget_dead_processes(str(tmp_path)) == [dead]
+
+    left = sorted(path.name for path in tmp_path.iterdir())
+    assert left == sorted([f"counter_{dead}.db", f"gauge_all_{dead}.db", names[-1]])

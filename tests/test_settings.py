@@ -163,7 +163,7 @@ def test_without_a_pool_size_postgres_connections_persist_with_health_checks():
 
 
 def test_the_embedded_sqlite_default_ignores_the_pool_size():
-    # gunicorn.conf.py sets DATABASE_POOL_SIZE for `make run` too, on SQLite.
+    # otto/web.py (and gunicorn.conf.py) sets DATABASE_POOL_SIZE for `make run` too, on SQLite.
     found = database_settings(DATABASE_POOL_SIZE="4")
 
     assert found["pool"] is None

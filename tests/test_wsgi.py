@@ -5,6 +5,7 @@ middleware chain, every other route through the full one, and both keep what mat
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -30,7 +31,7 @@ def application() -> OttoWSGIHandler:
 
 
 def serve(application, request) -> tuple[int, dict[str, str], bytes]:
-    """One request through the WSGI callable, as gunicorn calls it."""
+    """One request through the WSGI callable, as a WSGI server calls it."""
     started: dict = {}
 
     def start_response(status, headers):
@@ -149,3 +150,30 @@ def test_a_middleware_with_view_hooks_is_refused_for_the_lean_chain(settings):
 
     with pytest.raises(ImproperlyConfigured, match="CsrfViewMiddleware"):
         OttoWSGIHandler()
+
+
+def test_granian_s_copy_of_the_process_environment_never_reaches_the_request(monkeypatch):
+    # granian builds every WSGI environ from os.environ plus the request's own variables.
+    from otto.wsgi import _without_process_environment
+
+    monkeypatch.setenv("OTTO_TEST_SECRET", "s3cret")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal")
+    monkeypatch.setenv("HTTP_X_TEST", "from-the-environment")
+    monkeypatch.setenv("SERVER_PORT", "8080")
+    seen: dict = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        return [b""]
+
+    served = _without_process_environment(app)
+    request = RequestFactory().get("/health", HTTP_X_TEST="from-the-request").environ
+    request["SERVER_PORT"] = "8080"
+    served({**os.environ, **request}, lambda *args: None)
+
+    assert "OTTO_TEST_SECRET" not in seen
+    assert "HTTP_PROXY" not in seen
+    assert "PATH" not in seen
+    assert seen["HTTP_X_TEST"] == "from-the-request"
+    assert seen["SERVER_PORT"] == "8080"
+    assert seen["PATH_INFO"] == "/health"
