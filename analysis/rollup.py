@@ -68,7 +68,7 @@ COUNTS = (
 # --- marking -------------------------------------------------------------------------------
 
 
-def mark(call_days: Iterable[tuple[int, str, int, datetime.datetime]]) -> None:
+def mark(call_days: Iterable[tuple[int, str, int, datetime.datetime | None]]) -> None:
     """Mark dirty the days of ``(company id, time zone, call id, started_at)``, in the
     caller's transaction: plain inserts (see the module)."""
     now = timezone.now()
@@ -95,7 +95,7 @@ def mark_calls(calls: QuerySet[Call] | Iterable[int | None]) -> None:
     mark(calls.values_list("company_id", "company__timezone", "pk", "started_at"))
 
 
-def mark_call(call: Call, started: Iterable[datetime.datetime] = ()) -> None:
+def mark_call(call: Call, started: Iterable[datetime.datetime | None] = ()) -> None:
     """Mark ``call``'s day, and the days of the other start times it had (``started``)."""
     zone = call.company.timezone
     mark((call.company_id, zone, call.pk, at) for at in (call.started_at, *started))
@@ -169,7 +169,7 @@ def _figures_by_day(company: Company, calls: QuerySet[Call]) -> list[KpiDay]:
                 mine[name] = mine.get(name, 0) + (value or 0)
 
     for row in days.values("day", "handled_by").annotate(**figures).order_by():
-        add((row["day"], KpiDay.Kind.HANDLER, row["handled_by"] or 0), row)
+        add((row["day"], KpiDay.Kind.HANDLER, row["handled_by"] or 0), dict(row))
     columns = kpis.call_reps()
     if columns:
         any_rep = functools.reduce(
@@ -240,7 +240,7 @@ def refresh_call(call: Call) -> None:
     """Recompute ``call``'s day now (the apply stage, once its outcomes are committed). A
     failure is logged and leaves the day's marks to the next read or the schedule."""
     company = call.company
-    if not is_built(company):
+    if call.started_at is None or not is_built(company):
         return
     try:
         refresh_day(company, call.started_at.astimezone(ZoneInfo(company.timezone)).date())
