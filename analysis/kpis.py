@@ -85,8 +85,18 @@ class Outcomes:
 # (metrics/recovery/ adds the missed calls and the rate).
 Recovery = Callable[["Scope", Collection[str] | None], dict[str, Any]]
 
+# ``recovered_call(company)`` → the condition over Call that its missed-call recovery was
+# recovered (a figure of every call, so the daily rollup keeps it), with the Company
+# fields it reads (a change of one rebuilds the rollup).
+RecoveredCall = Callable[[Company], Q]
+
 # What the apps above registered (one each); None: not installed, or not built yet.
-_registered: dict[str, Any] = {"outcomes": None, "recovery": None}
+_registered: dict[str, Any] = {
+    "outcomes": None,
+    "recovery": None,
+    "recovered_call": None,
+    "recovered_settings": (),
+}
 
 RECOVERY_FIELDS = (
     "missed_calls",
@@ -103,8 +113,17 @@ def register_outcomes(outcomes: Outcomes) -> None:
     _registered["outcomes"] = outcomes
 
 
-def register_recovery(recovery: Recovery) -> None:
+def register_recovery(
+    recovery: Recovery, recovered_call: RecoveredCall, *, settings: tuple[str, ...] = ()
+) -> None:
     _registered["recovery"] = recovery
+    _registered["recovered_call"] = recovered_call
+    _registered["recovered_settings"] = settings
+
+
+def figure_settings() -> tuple[str, ...]:
+    """The Company fields the call figures depend on besides its time zone."""
+    return _registered["recovered_settings"]
 
 
 def _outcomes() -> Outcomes | None:
@@ -240,13 +259,17 @@ def rate(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def call_figures() -> dict[str, Any]:
-    """The per-call figures, as aggregates over calls with ``current`` joined: what the
-    overview counts from the raw tables and :class:`~analysis.models.KpiDay` stores per
-    day (:func:`figures_of` names them as its columns)."""
+def call_figures(company: Company) -> dict[str, Any]:
+    """The per-call figures, as aggregates over ``company``'s calls with ``current``
+    joined: what the overview counts from the raw tables and
+    :class:`~analysis.models.KpiDay` stores per day (:func:`figures_of` names them as its
+    columns). ``recovered`` only when messaging registered its condition."""
     c = analysis_conditions()
     qualified = c["qualified"]
+    recovered: RecoveredCall | None = _registered["recovered_call"]
+    extra = {"recovered": Count("pk", filter=recovered(company))} if recovered else {}
     return {
+        **extra,
         "calls": Count("pk"),
         # Named apart from Call.answered, which the filters and the grouping read.
         "answered_calls": Count("pk", filter=Q(answered=True)),
@@ -312,7 +335,7 @@ def scope_figures(
                         by_category[category] += calls
         return rollup.sums(days), by_category
     raised = objection_figures() if by_objection else {}
-    row = scoped_calls(scope).aggregate(**call_figures(), **raised)
+    row = scoped_calls(scope).aggregate(**call_figures(scope.company), **raised)
     for category in by_category:
         by_category[category] = row.pop(f"objection_{category}")
     return figures_of(row), by_category
@@ -357,7 +380,9 @@ def overview(scope: Scope) -> dict[str, Any]:
         "booking_rate": rate(row["booked"], row["qualified"]),
         "avg_objections_per_qualified_call": rate(row["objections"] or 0, row["qualified"]),
         **tasks,
-        "recovery_rate": recovery_rate(scope, row["missed"]),
+        "recovery_rate": (
+            rate(row["recovered"], row["missed"]) if _registered["recovered_call"] else None
+        ),
     }
 
 
@@ -447,7 +472,8 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
                     add(grouped["person"], grouped)
     else:
         calls = scoped_calls(Scope(scope.company, scope.date_from, scope.date_to))
-        figures = {name: f for name, f in call_figures().items() if name in PERSON_FIGURES}
+        figures = call_figures(scope.company)
+        figures = {name: f for name, f in figures.items() if name in PERSON_FIGURES}
         if office:
             by_handler = calls.filter(handled_by__in=office).values("handled_by")
             for grouped in by_handler.annotate(**figures):
@@ -488,30 +514,23 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
 
 
 def recovery(scope: Scope) -> dict[str, Any]:
-    """Recovery's figures: the scope's missed calls and what messaging registered for their
-    recoveries, or nulls with the reason when it registered none."""
+    """Recovery's figures: the scope's missed and recovered calls (the call figures, from
+    the daily rollup where it can answer) and what messaging counts over their recoveries,
+    or nulls with the reason when it registered none."""
     figures: Recovery | None = _registered["recovery"]
     if figures is None:
         return {**dict.fromkeys(RECOVERY_FIELDS), "unavailable_reason": RECOVERY_PENDING}
-    missed = scope_figures(scope)[0]["missed"]
-    found = figures(scope, None)
+    row = scope_figures(scope)[0]
+    found = figures(scope, ("texted", "replied", "median_first_response_seconds"))
     return {
-        "missed_calls": missed,
+        "missed_calls": row["missed"],
         "texted": found["texted"],
         "replied": found["replied"],
-        "recovered": found["recovered"],
-        "recovery_rate": rate(found["recovered"], missed),
+        "recovered": row["recovered"],
+        "recovery_rate": rate(row["recovered"], row["missed"]),
         "median_first_response_seconds": found["median_first_response_seconds"],
         "unavailable_reason": None,
     }
-
-
-def recovery_rate(scope: Scope, missed: int) -> float | None:
-    """The overview's recovery rate: recovered ÷ ``missed`` (the caller counted them)."""
-    figures: Recovery | None = _registered["recovery"]
-    if figures is None:
-        return None
-    return rate(figures(scope, ("recovered",))["recovered"], missed)
 
 
 # --- who may see whose figures --------------------------------------------------------------

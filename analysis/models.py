@@ -203,6 +203,8 @@ class KpiDay(models.Model):
     objection_calls = models.JSONField(default=dict)
     sop_sum = models.FloatField(default=0)
     sop_count = models.PositiveIntegerField(default=0)
+    # Calls whose missed-call recovery a booking recovered (messaging's condition).
+    recovered = models.PositiveIntegerField(default=0)
     computed_at = models.DateTimeField()
 
     class Meta:
@@ -239,13 +241,14 @@ class KpiDirtyDay(models.Model):
 
 
 class KpiRollup(models.Model):
-    """Whether a tenant's :class:`KpiDay` rows can be read: built (``built_at``) in the
-    time zone the company has now. Until then its KPIs come from the raw tables."""
+    """Whether a tenant's :class:`KpiDay` rows can be read: built (``built_at``) under the
+    company settings they depend on as they are now (``basis``: its time zone, recovery's
+    window; :func:`analysis.rollup.basis`). Until then its KPIs come from the raw tables."""
 
     company = models.OneToOneField(
         Company, on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
-    timezone = models.CharField(max_length=64)
+    basis = models.JSONField(default=dict)
     built_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

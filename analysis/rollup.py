@@ -21,9 +21,10 @@ schedule counts the change once it commits. Marks are never updated and have no 
 key, so a mark never waits for another transaction and marking cannot deadlock the
 pipeline (a lead's save marks every call of its contact, which other stages mark too).
 
-A tenant whose rollup is not built, or was built in another time zone than the company's
-now, reads the raw tables until the schedule (or ``manage.py rebuild_kpi_rollup``)
-rebuilds it; a new company starts built (it has no calls).
+A tenant whose rollup is not built, or was built under other settings than the company's
+now (its time zone, recovery's window: :func:`basis`), reads the raw tables until the
+schedule (or ``manage.py rebuild_kpi_rollup``) rebuilds it; a new company starts built (it
+has no calls).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ COUNTS = (
     "any_objection",
     "sop_sum",
     "sop_count",
+    "recovered",
 )
 
 
@@ -130,8 +132,7 @@ def company_saved(sender: Any, instance: Company, created: bool, **_: Any) -> No
     """A new company has no calls: its (empty) rollup is built, in its time zone."""
     if created:
         KpiRollup.objects.get_or_create(
-            company=instance,
-            defaults={"timezone": instance.timezone, "built_at": timezone.now()},
+            company=instance, defaults={"basis": basis(instance), "built_at": timezone.now()}
         )
 
 
@@ -156,7 +157,7 @@ def connect() -> None:
 def _figures_by_day(company: Company, calls: QuerySet[Call]) -> list[KpiDay]:
     """The KpiDay rows of ``calls`` (the company's): per local day, one per handler and
     one per sales rep (a call added to each distinct rep of its lead and appointment)."""
-    figures = {**kpis.call_figures(), **kpis.objection_figures()}
+    figures = {**kpis.call_figures(company), **kpis.objection_figures()}
     days = kpis.with_current(calls).annotate(
         day=TruncDate("started_at", tzinfo=ZoneInfo(company.timezone))
     )
@@ -190,7 +191,7 @@ def _figures_by_day(company: Company, calls: QuerySet[Call]) -> list[KpiDay]:
             objection_calls={
                 c: mine[f"objection_{c}"] for c in kpis.CATEGORIES if mine[f"objection_{c}"]
             },
-            **{name: mine[name] for name in COUNTS},
+            **{name: mine.get(name, 0) for name in COUNTS},
         )
         for (day, kind, person), mine in totals.items()
     ]
@@ -230,8 +231,7 @@ def rebuild(company: Company) -> int:
         KpiDay.objects.filter(company=company).delete()
         KpiDay.objects.bulk_create(rows, batch_size=2000)
         KpiRollup.objects.update_or_create(
-            company=company,
-            defaults={"timezone": company.timezone, "built_at": timezone.now()},
+            company=company, defaults={"basis": basis(company), "built_at": timezone.now()}
         )
     return len(rows)
 
@@ -263,21 +263,27 @@ def flush(
     return len(days)
 
 
+def basis(company: Company) -> dict[str, Any]:
+    """The company settings the day rows are computed under: its time zone, and what the
+    registered figures read (recovery's window)."""
+    return {name: getattr(company, name) for name in ("timezone", *kpis.figure_settings())}
+
+
 def is_built(company: Company) -> bool:
-    return KpiRollup.objects.filter(
-        company=company, timezone=company.timezone, built_at__isnull=False
-    ).exists()
+    """Whether ``company``'s rollup is built under its settings as they are now."""
+    built = KpiRollup.objects.filter(company=company, built_at__isnull=False)
+    return built.values_list("basis", flat=True).first() == basis(company)
 
 
 def catch_up() -> dict[str, int]:
-    """The ``kpi-rollup`` schedule: rebuild the tenants not built in their time zone now,
-    then recompute every dirty day. Idempotent."""
+    """The ``kpi-rollup`` schedule: rebuild the tenants not built under their settings as
+    they are now (:func:`basis`), then recompute every dirty day. Idempotent."""
     counts = {"rebuilt": 0, "days": 0}
     built = dict(
-        KpiRollup.objects.filter(built_at__isnull=False).values_list("company_id", "timezone")
+        KpiRollup.objects.filter(built_at__isnull=False).values_list("company_id", "basis")
     )
     for company in Company.objects.order_by("pk"):
-        if built.get(company.pk) != company.timezone:
+        if built.get(company.pk) != basis(company):
             rebuild(company)
             counts["rebuilt"] += 1
     tenants = set(KpiDirtyDay.objects.values_list("tenant", flat=True).distinct())
@@ -297,7 +303,7 @@ def range_days(
     company: Company, date_from: datetime.date, date_to: datetime.date
 ) -> QuerySet[KpiDay] | None:
     """The company's KpiDay rows of the range, every kind, its dirty days recomputed
-    first; None when its rollup is not built in its time zone now."""
+    first; None when its rollup is not built under its settings now."""
     if not is_built(company):
         return None
     flush(company, date_from, date_to)

@@ -16,7 +16,7 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         _register_erasure()
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_delete, post_save
 
         from analysis import kpis as analysis_kpis
         from appointments import pipeline as appointments_pipeline
@@ -25,6 +25,7 @@ class MessagingConfig(AppConfig):
         from calls.models import Call
         from integrations import inbox
         from messaging import followups, kpis, recovery, retention, selectors
+        from messaging.models import MissedCallRecovery
         from messaging.serializers import (
             AiCallSerializer,
             ConsentEventSerializer,
@@ -56,8 +57,20 @@ class MessagingConfig(AppConfig):
                 serializer=AiCallSerializer,
             )
         )
-        # metrics/recovery/ and the overview's recovery_rate.
-        analysis_kpis.register_recovery(kpis.recovery_figures)
+        # metrics/recovery/ and the overview's recovery_rate, and what moves the
+        # ``recovered`` figure of the KPIs' daily rollup.
+        analysis_kpis.register_recovery(
+            kpis.recovery_figures, kpis.recovered_call, settings=kpis.RECOVERED_SETTINGS
+        )
+        for name, signal in (("saved", post_save), ("deleted", post_delete)):
+            signal.connect(
+                kpis.mark_recovery, sender=MissedCallRecovery, dispatch_uid=f"kpi-recovery-{name}"
+            )
+            signal.connect(
+                kpis.mark_contact_recoveries,
+                sender=Appointment,
+                dispatch_uid=f"kpi-recovered-{name}",
+            )
         # A contact's texts and consent changes appear among their calls.
         timeline.register(
             timeline.TimelineSource(

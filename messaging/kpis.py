@@ -36,10 +36,12 @@ from django.db.models import (
 )
 from django.db.models.functions import Extract
 
-from analysis import kpis
+from analysis import kpis, rollup
+from appointments.models import Appointment
 from calls.models import Call
 from messaging.models import Message, MissedCallRecovery
 from messaging.recovery import bookings
+from otto.models import Company
 from otto.sql import Median
 
 SENT = (Message.Status.SENT, Message.Status.DELIVERED)
@@ -84,3 +86,31 @@ def recovery_figures(scope: kpis.Scope, only: Collection[str] | None = None) -> 
         "median_first_response_seconds": Median(Extract(waited, "epoch")),
     }
     return recoveries.aggregate(**{k: v for k, v in figures.items() if only is None or k in only})
+
+
+def recovered_call(company: Company) -> Q:
+    """A call of ``company`` whose recovery a booking recovered (:func:`bookings`): a
+    figure of every call, so the KPIs' daily rollup keeps it (``recovered``), the same
+    count as ``recovery_figures``' over the recoveries (one recovery per call)."""
+    booked = bookings(company, OuterRef("contact"), OuterRef("started_at"))
+    return Q(Exists(MissedCallRecovery.objects.filter(call=OuterRef("pk")).filter(Exists(booked))))
+
+
+# The Company fields ``recovered_call`` reads: a change rebuilds the rollup.
+RECOVERED_SETTINGS = ("recovery_window_days",)
+
+
+def mark_recovery(
+    sender: Any, instance: MissedCallRecovery, created: bool = True, **_: Any
+) -> None:
+    """A recovery made or removed (not one moving along its steps) changes its call's
+    ``recovered`` figure."""
+    if created:
+        rollup.mark_calls([instance.call_id])
+
+
+def mark_contact_recoveries(sender: Any, instance: Appointment, **_: Any) -> None:
+    """An appointment made, cancelled or removed may recover the contact's recoveries (or
+    stop doing so): their calls' days are marked."""
+    if instance.contact_id is not None:
+        rollup.mark_calls(Call.objects.filter(recoveries__contact_id=instance.contact_id))

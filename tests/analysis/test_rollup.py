@@ -158,7 +158,7 @@ def test_a_time_zone_change_reads_the_raw_tables_until_the_rollup_is_rebuilt(
     assert get(acme_manager, "overview", **RANGE)["calls"] == 7
 
     assert rollup.catch_up()["rebuilt"] == 1  # Acme; Globex was built in its zone
-    assert KpiRollup.objects.get(company=company).timezone == "America/Los_Angeles"
+    assert KpiRollup.objects.get(company=company).basis["timezone"] == "America/Los_Angeles"
     assert overview(compare, acme_manager)["calls"] == 7
 
 
