@@ -24,7 +24,7 @@ import contextlib
 import datetime
 import functools
 import operator
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
@@ -80,10 +80,10 @@ class Outcomes:
     call_reps: Callable[[], dict[str, Any]] | None = None
 
 
-# ``recovery(scope, only)`` → the figures of the recoveries of the scope's calls: ``texted``,
-# ``replied``, ``recovered``, ``median_first_response_seconds``, or ``only`` those named
-# (metrics/recovery/ adds the missed calls and the rate).
-Recovery = Callable[["Scope", Collection[str] | None], dict[str, Any]]
+# ``recovery(scope)`` → what is counted over the recoveries of the scope's calls:
+# ``texted``, ``replied``, ``median_first_response_seconds`` (metrics/recovery/ adds the
+# missed and recovered calls, call figures, and the rate).
+Recovery = Callable[["Scope"], dict[str, Any]]
 
 # ``recovered_call(company)`` → the condition over Call that its missed-call recovery was
 # recovered (a figure of every call, so the daily rollup keeps it), with the Company
@@ -521,7 +521,7 @@ def recovery(scope: Scope) -> dict[str, Any]:
     if figures is None:
         return {**dict.fromkeys(RECOVERY_FIELDS), "unavailable_reason": RECOVERY_PENDING}
     row = scope_figures(scope)[0]
-    found = figures(scope, ("texted", "replied", "median_first_response_seconds"))
+    found = figures(scope)
     return {
         "missed_calls": row["missed"],
         "texted": found["texted"],

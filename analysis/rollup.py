@@ -8,7 +8,8 @@ A 90-day range is at most 90 × people :class:`~analysis.models.KpiDay` rows.
 
 **Always exact, never a cache to distrust.** Every write that can change a day's figures
 marks the call's day dirty *in its own transaction* (:func:`mark`, from model signals and
-``calls.signals.call_changed``; appointments marks its appointments' calls). Reading a
+``calls.signals.call_changed``; appointments marks the calls of its appointments and of its
+leads' contacts, messaging those of its recoveries). Reading a
 range first recomputes the range's dirty days from the raw tables (:func:`fresh_days`), so
 a figure never lags a committed change; the pipeline recomputes a call's day as it is
 applied, and the ``kpi-rollup`` schedule every minute, so a read rarely has any to do.
@@ -222,8 +223,9 @@ def refresh_day(company: Company, day: datetime.date) -> None:
 
 
 def rebuild(company: Company) -> int:
-    """Rebuild every day of ``company`` in its time zone now; the rows written. Concurrent
-    changes leave marks after the rebuild's delete, recomputed at the next read."""
+    """Rebuild every day of ``company`` under its settings now (:func:`basis`); the rows
+    written. Concurrent changes leave marks after the rebuild's delete, recomputed at the
+    next read."""
     with transaction.atomic():
         _lock(company, 0)
         KpiDirtyDay.objects.filter(tenant=company.pk).delete()
@@ -314,8 +316,10 @@ def fresh_days(scope: kpis.Scope) -> QuerySet[KpiDay] | None:
     """The scope's KpiDay rows (:func:`range_days`): the tenant's handler rows, a CSR's
     own, or a sales rep's rep rows."""
     days = range_days(scope.company, scope.date_from, scope.date_to)
-    if days is None or scope.person is None:
-        return None if days is None else days.filter(kind=KpiDay.Kind.HANDLER)
+    if days is None:
+        return None
+    if scope.person is None:
+        return days.filter(kind=KpiDay.Kind.HANDLER)
     kind = KpiDay.Kind.REP if scope.role == Role.SALES_REP else KpiDay.Kind.HANDLER
     return days.filter(kind=kind, person=scope.person.pk)
 

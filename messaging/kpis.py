@@ -6,21 +6,22 @@ in the tenant's days; a person's are their calls (:func:`analysis.kpis.person_ca
 CSR's recoveries are those of the missed calls they handled and a rep's those of their
 leads' and appointments' calls. Each call has at most one recovery.
 
-analysis.kpis adds ``missed_calls`` (the overview's ``missed``: calls not answered) and
-``recovery_rate`` = recovered ÷ missed_calls. Here:
+analysis.kpis adds ``missed_calls`` (the overview's ``missed``: calls not answered),
+``recovered`` and ``recovery_rate`` = recovered ÷ missed_calls, call figures (the daily
+rollup keeps them). Here:
 
 - ``texted``: recoveries with a recovery text sent or delivered;
 - ``replied``: recoveries ended ``replied``, or with an inbound text from the contact since;
-- ``recovered``: recoveries followed by a non-cancelled appointment for the contact created
-  within the tenant's ``recovery_window_days`` of the missed call: the definition that
-  sets a recovery's status ``recovered`` (:func:`messaging.recovery.bookings`), counted
-  here at query time, so an appointment cancelled later stops counting;
-- ``median_first_response_seconds``: missed call → its first recovery text handed to Twilio.
+- ``median_first_response_seconds``: missed call → its first recovery text handed to Twilio;
+- :func:`recovered_call`, the condition behind ``recovered``: the call's recovery is
+  followed by a non-cancelled appointment for the contact created within the tenant's
+  ``recovery_window_days`` of the missed call, the definition that sets a recovery's status
+  ``recovered`` (:func:`messaging.recovery.bookings`), evaluated when the call's day is
+  counted, so an appointment cancelled later stops counting (its save marks the day).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 from django.db.models import (
@@ -47,10 +48,10 @@ from otto.sql import Median
 SENT = (Message.Status.SENT, Message.Status.DELIVERED)
 
 
-def recovery_figures(scope: kpis.Scope, only: Collection[str] | None = None) -> dict[str, Any]:
+def recovery_figures(scope: kpis.Scope) -> dict[str, Any]:
     """One aggregate over the recoveries of the scope's calls (a fifth of them: only a
-    missed call or a voicemail has one), not over every call of the range; ``only`` these
-    figures when given (the overview needs ``recovered`` alone)."""
+    missed call or a voicemail has one), not over every call of the range. ``recovered``
+    is a call figure (:func:`recovered_call`), kept in the KPIs' daily rollup."""
     start, end = scope.bounds
     # The call's company too, so that its calls are read by (company, started_at).
     recoveries = MissedCallRecovery.objects.filter(
@@ -75,17 +76,12 @@ def recovery_figures(scope: kpis.Scope, only: Collection[str] | None = None) -> 
         direction=Message.Direction.INBOUND,
         created_at__gte=OuterRef("started_at"),
     )
-    booking = bookings(scope.company, OuterRef("contact"), OuterRef("started_at"))
     waited = ExpressionWrapper(Subquery(first_sent) - F("started_at"), output_field=DurationField())
-    figures = {
-        "texted": Count("pk", filter=Q(Exists(texts))),
-        "replied": Count(
-            "pk", filter=Q(status=MissedCallRecovery.Status.REPLIED) | Q(Exists(reply))
-        ),
-        "recovered": Count("pk", filter=Q(Exists(booking))),
-        "median_first_response_seconds": Median(Extract(waited, "epoch")),
-    }
-    return recoveries.aggregate(**{k: v for k, v in figures.items() if only is None or k in only})
+    return recoveries.aggregate(
+        texted=Count("pk", filter=Q(Exists(texts))),
+        replied=Count("pk", filter=Q(status=MissedCallRecovery.Status.REPLIED) | Q(Exists(reply))),
+        median_first_response_seconds=Median(Extract(waited, "epoch")),
+    )
 
 
 def recovered_call(company: Company) -> Q:
