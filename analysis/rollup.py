@@ -68,12 +68,21 @@ COUNTS = (
 )
 
 
+def supported() -> bool:
+    """The KPIs are PostgreSQL's (their SQL uses its JSON functions; on the embedded SQLite
+    of ``make run`` the endpoints answer 501), and so is their rollup: elsewhere nothing is
+    marked, recomputed or built."""
+    return connection.vendor == "postgresql"
+
+
 # --- marking -------------------------------------------------------------------------------
 
 
 def mark(call_days: Iterable[tuple[int, str, int, datetime.datetime | None]]) -> None:
     """Mark dirty the days of ``(company id, time zone, call id, started_at)``, in the
     caller's transaction: plain inserts (see the module)."""
+    if not supported():
+        return
     now = timezone.now()
     marks = {
         (company_id, started.astimezone(ZoneInfo(zone)).date(), call_id)
@@ -242,7 +251,7 @@ def refresh_call(call: Call) -> None:
     """Recompute ``call``'s day now (the apply stage, once its outcomes are committed). A
     failure is logged and leaves the day's marks to the next read or the schedule."""
     company = call.company
-    if call.started_at is None or not is_built(company):
+    if not supported() or call.started_at is None or not is_built(company):
         return
     try:
         refresh_day(company, call.started_at.astimezone(ZoneInfo(company.timezone)).date())
@@ -281,6 +290,8 @@ def catch_up() -> dict[str, int]:
     """The ``kpi-rollup`` schedule: rebuild the tenants not built under their settings as
     they are now (:func:`basis`), then recompute every dirty day. Idempotent."""
     counts = {"rebuilt": 0, "days": 0}
+    if not supported():
+        return counts
     built = dict(
         KpiRollup.objects.filter(built_at__isnull=False).values_list("company_id", "basis")
     )

@@ -245,3 +245,13 @@ def test_a_change_open_during_a_recompute_is_counted_by_the_next(acme_manager, a
     assert marks.count() == 1  # the open change's mark outlived the recompute
     assert get(acme_manager, "overview", **RANGE)["qualified"] == 3  # c3 no longer
     assert qualified() == 1 and not marks.exists()
+
+
+def test_off_postgresql_nothing_is_marked_or_recomputed(acme_manager, monkeypatch):
+    # make run's embedded SQLite has no KPIs (501), so it keeps no rollup either: its
+    # SQL is PostgreSQL's, and the schedule would fail every minute.
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    CallFactory(company=acme_manager.company, started_at=at(3, 14))
+
+    assert not KpiDirtyDay.objects.exists()
+    assert rollup.catch_up() == {"rebuilt": 0, "days": 0}
