@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     CharField,
@@ -55,6 +54,7 @@ from analysis.schema import ObjectionCategory
 from calls import selectors as call_selectors
 from calls.models import Call
 from otto.models import Company, Membership, Role, User
+from otto.sql import local_settings
 
 CATEGORIES: tuple[str, ...] = get_args(ObjectionCategory)
 Booked = CallAnalysis.BookingStatus
@@ -348,13 +348,9 @@ def without_jit() -> Iterator[None]:
     A KPI's aggregate over a large tenant's 90 days has a planner cost past
     ``jit_inline_above_cost``, and PostgreSQL then compiles it before running it: 3.4 s of
     inlining and optimisation for 0.6 s of execution on the benchmark's largest tenant
-    (docs/performance.md). ``SET LOCAL`` holds for the KPI's transaction only, so it also
-    works behind a transaction-pooling PgBouncer, where a session setting would not.
+    (docs/performance.md). It holds for the KPI's transaction only.
     """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
+    with local_settings(jit="off"):
         yield
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from appointments.models import Appointment, KeySignal, Lead, LeadStatusChange, Task
 from otto.models import Company, Contact, Role, User
+from otto.sql import ProbedExists
 
 
 def visible_leads(company: Company, *, user: User, role: str) -> QuerySet[Lead]:
@@ -148,7 +149,7 @@ def contact_tasks(company: Company, contact: Contact, *, user: User, role: str) 
 def booked_call() -> Q:
     """A call an appointment was made from (a condition over Call): booked, whatever the
     analysis says."""
-    return Q(Exists(Appointment.objects.filter(call=OuterRef("pk"))))
+    return Q(ProbedExists(Appointment.objects.filter(call=OuterRef("pk"))))
 
 
 def call_reps() -> dict[str, Any]:

@@ -1147,7 +1147,9 @@ def load(
     for company in Company.objects.filter(pk__in=[i["company"] for i in infos]):
         rollup.rebuild(company)
     with connection.cursor() as cursor:
-        for table in (*TABLES, "analysis_kpiday"):
+        # The people and companies too: with their statistics still those of an empty
+        # table, the planner joined every call of a list page to every user.
+        for table in (*TABLES, "analysis_kpiday", "otto_user", "otto_membership", "otto_company"):
             cursor.execute(f"ANALYZE {table}")
     rows = {table.name: table.count for table in generator.t.values()}
     return Summary(infos, rows, time.monotonic() - started, facts if keep else None)
