@@ -24,6 +24,7 @@ import contextlib
 import datetime
 import functools
 import operator
+import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, get_args
@@ -54,7 +55,7 @@ from analysis.schema import ObjectionCategory
 from calls import selectors as call_selectors
 from calls.models import Call
 from otto.models import Company, Membership, Role, User
-from otto.sql import local_settings
+from otto.sql import Median, local_settings
 
 CATEGORIES: tuple[str, ...] = get_args(ObjectionCategory)
 Booked = CallAnalysis.BookingStatus
@@ -80,23 +81,24 @@ class Outcomes:
     call_reps: Callable[[], dict[str, Any]] | None = None
 
 
-# ``recovery(scope)`` → what is counted over the recoveries of the scope's calls:
-# ``texted``, ``replied``, ``median_first_response_seconds`` (metrics/recovery/ adds the
-# missed and recovered calls, call figures, and the rate).
-Recovery = Callable[["Scope"], dict[str, Any]]
+@dataclass(frozen=True)
+class RecoveryFigures:
+    """What messaging registers for metrics/recovery/ and the overview's recovery rate, all
+    per call (a call has at most one recovery), so the daily rollup keeps them like
+    ``booked``. ``conditions(company)`` → ``{"texted", "replied", "recovered"}``, each a
+    condition over Call; ``response_seconds(company)`` → an expression over Call: seconds
+    from the missed call to its recovery's first text, or null; ``settings``: the Company
+    fields they read (a change rebuilds the rollup)."""
 
-# ``recovered_call(company)`` → the condition over Call that its missed-call recovery was
-# recovered (a figure of every call, so the daily rollup keeps it), with the Company
-# fields it reads (a change of one rebuilds the rollup).
-RecoveredCall = Callable[[Company], Q]
+    conditions: Callable[[Company], dict[str, Q]]
+    response_seconds: Callable[[Company], Any]
+    settings: tuple[str, ...] = ()
+
+
+RECOVERY_COUNTS = ("texted", "replied", "recovered")
 
 # What the apps above registered (one each); None: not installed, or not built yet.
-_registered: dict[str, Any] = {
-    "outcomes": None,
-    "recovery": None,
-    "recovered_call": None,
-    "recovered_settings": (),
-}
+_registered: dict[str, Any] = {"outcomes": None, "recovery": None}
 
 RECOVERY_FIELDS = (
     "missed_calls",
@@ -113,17 +115,25 @@ def register_outcomes(outcomes: Outcomes) -> None:
     _registered["outcomes"] = outcomes
 
 
-def register_recovery(
-    recovery: Recovery, recovered_call: RecoveredCall, *, settings: tuple[str, ...] = ()
-) -> None:
+def register_recovery(recovery: RecoveryFigures) -> None:
     _registered["recovery"] = recovery
-    _registered["recovered_call"] = recovered_call
-    _registered["recovered_settings"] = settings
+
+
+def _recovery() -> RecoveryFigures | None:
+    return _registered["recovery"]
 
 
 def figure_settings() -> tuple[str, ...]:
     """The Company fields the call figures depend on besides its time zone."""
-    return _registered["recovered_settings"]
+    recovery = _recovery()
+    return recovery.settings if recovery else ()
+
+
+def response_seconds(company: Company) -> Any:
+    """Per call, seconds to its recovery's first text (null: none), or None without
+    messaging: what the median first response is taken over."""
+    recovery = _recovery()
+    return recovery.response_seconds(company) if recovery else None
 
 
 def _outcomes() -> Outcomes | None:
@@ -263,11 +273,12 @@ def call_figures(company: Company) -> dict[str, Any]:
     """The per-call figures, as aggregates over ``company``'s calls with ``current``
     joined: what the overview counts from the raw tables and
     :class:`~analysis.models.KpiDay` stores per day (:func:`figures_of` names them as its
-    columns). ``recovered`` only when messaging registered its condition."""
+    columns). Recovery's (:data:`RECOVERY_COUNTS`) only when messaging registered them."""
     c = analysis_conditions()
     qualified = c["qualified"]
-    recovered: RecoveredCall | None = _registered["recovered_call"]
-    extra = {"recovered": Count("pk", filter=recovered(company))} if recovered else {}
+    recovery = _recovery()
+    conditions = recovery.conditions(company) if recovery else {}
+    extra = {name: Count("pk", filter=conditions[name]) for name in conditions}
     return {
         **extra,
         "calls": Count("pk"),
@@ -376,9 +387,7 @@ def overview(scope: Scope) -> dict[str, Any]:
         "booking_rate": rate(row["booked"], row["qualified"]),
         "avg_objections_per_qualified_call": rate(row["objections"] or 0, row["qualified"]),
         **tasks,
-        "recovery_rate": (
-            rate(row["recovered"], row["missed"]) if _registered["recovered_call"] else None
-        ),
+        "recovery_rate": rate(row["recovered"], row["missed"]) if _recovery() else None,
     }
 
 
@@ -510,21 +519,28 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
 
 
 def recovery(scope: Scope) -> dict[str, Any]:
-    """Recovery's figures: the scope's missed and recovered calls (the call figures, from
-    the daily rollup where it can answer) and what messaging counts over their recoveries,
-    or nulls with the reason when it registered none."""
-    figures: Recovery | None = _registered["recovery"]
-    if figures is None:
+    """Recovery's figures, all call figures (from the daily rollup where it can answer), or
+    nulls with the reason when messaging registered none."""
+    if _recovery() is None:
         return {**dict.fromkeys(RECOVERY_FIELDS), "unavailable_reason": RECOVERY_PENDING}
-    row = scope_figures(scope)[0]
-    found = figures(scope)
+    rollup = _rollup()
+    stored = rollup.fresh_days(scope)
+    if stored is not None:
+        row = rollup.sums(stored)
+        waits = [w for ws in stored.values_list("response_seconds", flat=True) for w in ws]
+        median = statistics.median(waits) if waits else None
+    else:
+        seconds = response_seconds(scope.company)
+        figures = call_figures(scope.company)
+        row = scoped_calls(scope).aggregate(**figures, median=Median(seconds))
+        median = row["median"]
     return {
         "missed_calls": row["missed"],
-        "texted": found["texted"],
-        "replied": found["replied"],
+        "texted": row["texted"],
+        "replied": row["replied"],
         "recovered": row["recovered"],
         "recovery_rate": rate(row["recovered"], row["missed"]),
-        "median_first_response_seconds": found["median_first_response_seconds"],
+        "median_first_response_seconds": median,
         "unavailable_reason": None,
     }
 

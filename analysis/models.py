@@ -203,8 +203,13 @@ class KpiDay(models.Model):
     objection_calls = models.JSONField(default=dict)
     sop_sum = models.FloatField(default=0)
     sop_count = models.PositiveIntegerField(default=0)
-    # Calls whose missed-call recovery a booking recovered (messaging's condition).
+    # Recovery's figures (messaging's conditions): calls whose missed-call recovery texted,
+    # was replied to, was recovered by a booking; and the seconds to each texted one's
+    # first text, sorted (a median does not add up over days; the values do).
+    texted = models.PositiveIntegerField(default=0)
+    replied = models.PositiveIntegerField(default=0)
     recovered = models.PositiveIntegerField(default=0)
+    response_seconds = models.JSONField(default=list)
     computed_at = models.DateTimeField()
 
     class Meta:

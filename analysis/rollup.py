@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -64,6 +65,8 @@ COUNTS = (
     "any_objection",
     "sop_sum",
     "sop_count",
+    "texted",
+    "replied",
     "recovered",
 )
 
@@ -168,16 +171,20 @@ def _figures_by_day(company: Company, calls: QuerySet[Call]) -> list[KpiDay]:
     """The KpiDay rows of ``calls`` (the company's): per local day, one per handler and
     one per sales rep (a call added to each distinct rep of its lead and appointment)."""
     figures = {**kpis.call_figures(company), **kpis.objection_figures()}
+    seconds = kpis.response_seconds(company)
+    if seconds is not None:
+        figures["waits"] = ArrayAgg(seconds, default=[])
     days = kpis.with_current(calls).annotate(
         day=TruncDate("started_at", tzinfo=ZoneInfo(company.timezone))
     )
     totals: dict[tuple[datetime.date, str, int], dict[str, Any]] = {}
 
     def add(key: tuple[datetime.date, str, int], row: dict[str, Any]) -> None:
-        mine = totals.setdefault(key, {})
+        mine = totals.setdefault(key, {"waits": []})
         for name, value in kpis.figures_of(row).items():
             if name in COUNTS or name.startswith("objection_"):
                 mine[name] = mine.get(name, 0) + (value or 0)
+        mine["waits"] += [w for w in row.get("waits", ()) if w is not None]
 
     for row in days.values("day", "handled_by").annotate(**figures).order_by():
         add((row["day"], KpiDay.Kind.HANDLER, row["handled_by"] or 0), dict(row))
@@ -201,6 +208,7 @@ def _figures_by_day(company: Company, calls: QuerySet[Call]) -> list[KpiDay]:
             objection_calls={
                 c: mine[f"objection_{c}"] for c in kpis.CATEGORIES if mine[f"objection_{c}"]
             },
+            response_seconds=sorted(mine["waits"]),
             **{name: mine.get(name, 0) for name in COUNTS},
         )
         for (day, kind, person), mine in totals.items()

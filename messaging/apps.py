@@ -24,8 +24,8 @@ class MessagingConfig(AppConfig):
         from calls import pipeline
         from calls.models import Call
         from integrations import inbox
-        from messaging import followups, kpis, recovery, retention, selectors
-        from messaging.models import MissedCallRecovery
+        from messaging import followups, kpi_marks, kpis, recovery, retention, selectors
+        from messaging.models import Message, MissedCallRecovery
         from messaging.serializers import (
             AiCallSerializer,
             ConsentEventSerializer,
@@ -57,20 +57,17 @@ class MessagingConfig(AppConfig):
                 serializer=AiCallSerializer,
             )
         )
-        # metrics/recovery/ and the overview's recovery_rate, and what moves the
-        # ``recovered`` figure of the KPIs' daily rollup.
-        analysis_kpis.register_recovery(
-            kpis.recovery_figures, kpis.recovered_call, settings=kpis.RECOVERED_SETTINGS
-        )
+        # metrics/recovery/ and the overview's recovery_rate, call figures the KPIs' daily
+        # rollup keeps; what moves them marks the calls' days.
+        analysis_kpis.register_recovery(kpis.FIGURES)
         for name, signal in (("saved", post_save), ("deleted", post_delete)):
-            signal.connect(
-                kpis.mark_recovery, sender=MissedCallRecovery, dispatch_uid=f"kpi-recovery-{name}"
-            )
-            signal.connect(
-                kpis.mark_contact_recoveries,
-                sender=Appointment,
-                dispatch_uid=f"kpi-recovered-{name}",
-            )
+            for sender, receiver in (
+                (MissedCallRecovery, kpi_marks.mark_recovery),
+                (Appointment, kpi_marks.mark_appointment),
+                (Message, kpi_marks.message_written),
+            ):
+                uid = f"kpi-{sender.__name__}-{name}"
+                signal.connect(receiver, sender=sender, dispatch_uid=uid)
         # A contact's texts and consent changes appear among their calls.
         timeline.register(
             timeline.TimelineSource(

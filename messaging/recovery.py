@@ -27,7 +27,7 @@ from analysis.models import CallAnalysis
 from analysis.selectors import effective_fields
 from appointments.models import Appointment, Task
 from calls.models import Call
-from messaging import selectors, services
+from messaging import kpi_marks, selectors, services
 from messaging.models import ConsentEvent, Message, MissedCallRecovery, Thread
 from otto.models import Company
 
@@ -250,15 +250,14 @@ def on_appointment(appointment: Appointment) -> int:
         return 0
     company = Company.objects.get(pk=appointment.company_id)
     made = appointment.created_at
-    return (
-        MissedCallRecovery.objects.filter(
-            company=company,
-            contact_id=appointment.contact_id,
-            started_at__lte=made,
-            started_at__gt=made - window(company),
-        )
-        .exclude(status=Status.RECOVERED)
-        .update(status=Status.RECOVERED, stopped_reason=BOOKED, next_action_at=None)
+    recovered = MissedCallRecovery.objects.filter(
+        company=company,
+        contact_id=appointment.contact_id,
+        started_at__lte=made,
+        started_at__gt=made - window(company),
+    ).exclude(status=Status.RECOVERED)
+    return kpi_marks.update_recoveries(
+        recovered, status=Status.RECOVERED, stopped_reason=BOOKED, next_action_at=None
     )
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from integrations.errors import ProviderError
 from integrations.twilio.client import SmsMessage, TwilioClient, TwilioError
-from messaging import followups, gate, recovery, services
+from messaging import followups, gate, kpi_marks, recovery, services
 from messaging.models import Message
 
 logger = logging.getLogger(__name__)
@@ -156,5 +156,8 @@ def _failed(message: Message, exc: ProviderError, now: datetime.datetime) -> str
 
 
 def _finish(message: Message, status: str, **changes: object) -> str:
-    Message.objects.filter(pk=message.pk, status=Status.SENDING).update(status=status, **changes)
+    if Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
+        status=status, **changes
+    ):
+        kpi_marks.mark_message(message)
     return status

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from messaging import consent, gate
+from messaging import consent, gate, kpi_marks
 from messaging.models import ConsentEvent, FollowUp, Message, MissedCallRecovery, Thread
 from otto.models import Company, Contact, User
 from otto.queues import Queue, enqueue
@@ -81,9 +81,12 @@ def _touch(thread: Thread, message: Message, *, inbound: bool) -> None:
 def stop_recoveries(company: Company, status: str, reason: str, **contact: Any) -> int:
     """End the active recoveries of a contact (``contact_id=``, or ``contact__phone=``):
     the event side of the stop conditions; a step re-checks them when it runs."""
-    return MissedCallRecovery.objects.filter(
+    active = MissedCallRecovery.objects.filter(
         company=company, status=MissedCallRecovery.Status.ACTIVE, **contact
-    ).update(status=status, stopped_reason=reason, next_action_at=None)
+    )
+    return kpi_marks.update_recoveries(
+        active, status=status, stopped_reason=reason, next_action_at=None
+    )
 
 
 # The follow-up statuses a reply, a booking or a person still cancels (messaging.followups).
@@ -216,6 +219,8 @@ def record_status(message: Message, status: str, error_code: str = "") -> bool:
     if error_code:
         changes["error_code"] = error_code
     moved = Message.objects.filter(pk=message.pk, status__in=lower).update(**changes)
+    if moved:
+        kpi_marks.mark_message(message)
     if error_code == OPTED_OUT_AT_CARRIER:
         record_consent(
             message.company,

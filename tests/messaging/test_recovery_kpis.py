@@ -30,6 +30,7 @@ import pytest
 
 from analysis import kpis, rollup
 from appointments.models import Appointment
+from messaging import services
 from messaging.models import Message, MissedCallRecovery, Thread
 from tests.api.factories import AppointmentFactory, CallFactory, ContactFactory
 
@@ -241,19 +242,25 @@ def test_the_query_count_is_fixed(acme_manager, recoveries, django_assert_num_qu
         assert client.get(f"{METRICS}recovery/", {"date_from": "2026-01-01"}).status_code == 200
 
 
-def test_the_daily_rollup_counts_recovered_calls_as_the_raw_tables_do(
-    acme_manager, recoveries, monkeypatch
-):
-    acme = acme_manager.company
+@pytest.fixture
+def from_rollup_and_raw(acme_manager, monkeypatch):
+    """metrics/recovery/ as the daily rollup answers it, asserted equal to the raw tables'."""
 
-    def from_rollup_and_raw() -> dict:
+    def figures() -> dict:
+        assert rollup.is_built(acme_manager.company)
         stored = get(acme_manager, "recovery", **RANGE)
         with monkeypatch.context() as raw:
             raw.setattr(rollup, "fresh_days", lambda scope: None)
             assert get(acme_manager, "recovery", **RANGE) == stored
         return stored
 
-    assert rollup.is_built(acme)
+    return figures
+
+
+def test_the_daily_rollup_counts_recovered_calls_as_the_raw_tables_do(
+    acme_manager, recoveries, from_rollup_and_raw
+):
+    acme = acme_manager.company
     assert from_rollup_and_raw()["recovered"] == 2  # m1, m4
 
     # m4's booking cancelled (a save, as the API and the admin make it): no longer recovered.
@@ -273,3 +280,29 @@ def test_the_daily_rollup_counts_recovered_calls_as_the_raw_tables_do(
     assert rollup.is_built(acme)
     assert from_rollup_and_raw()["recovered"] == 2
     assert get(acme_manager, "overview", **RANGE)["recovery_rate"] == 2 / 5
+
+
+def test_a_text_sent_failed_or_answered_moves_the_rollups_figures_at_once(
+    acme_manager, recoveries, from_rollup_and_raw
+):
+    acme = acme_manager.company
+    m2 = MissedCallRecovery.objects.get(company=acme, call__started_at=at(2, 23, 30))
+    m3 = MissedCallRecovery.objects.get(company=acme, call__started_at=at(3, 12))
+    assert (from_rollup_and_raw()["texted"], from_rollup_and_raw()["replied"]) == (3, 2)
+
+    # A second recovery text for m3, queued 90 s after the call, then Twilio says sent.
+    queued = text(m3, 90 * SECOND, Message.Status.QUEUED)
+    assert from_rollup_and_raw()["texted"] == 3
+    assert services.record_status(queued, Message.Status.SENT)
+    sent = from_rollup_and_raw()
+    assert sent["texted"] == 4
+    assert sent["median_first_response_seconds"] == 75.0  # of 30, 60, 90, 120
+
+    # It was not delivered after all.
+    assert services.record_status(queued, Message.Status.UNDELIVERED)
+    failed = from_rollup_and_raw()
+    assert (failed["texted"], failed["median_first_response_seconds"]) == (3, 60.0)
+
+    # m2's customer writes back.
+    reply(m2, 3 * HOUR)
+    assert from_rollup_and_raw()["replied"] == 3
