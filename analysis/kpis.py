@@ -330,23 +330,30 @@ def _rollup() -> Any:
 
 
 def scope_figures(
-    scope: Scope, *, by_objection: bool = False
+    scope: Scope, *, by_objection: bool = False, median_response: bool = False
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """The scope's call figures and, with ``by_objection``, its calls per objection
-    category: summed from the daily rollup where it can answer
-    (:func:`analysis.rollup.fresh_days`), else counted from the raw tables."""
+    category; with ``median_response`` the figures hold ``median_response`` too, the median
+    of recovery's seconds to the first text. Summed from the daily rollup where it can
+    answer (:func:`analysis.rollup.fresh_days`), else counted from the raw tables."""
     rollup = _rollup()
     days = rollup.fresh_days(scope)
     by_category: dict[str, int] = dict.fromkeys(CATEGORIES, 0) if by_objection else {}
     if days is not None:
+        row = rollup.sums(days)
         if by_objection:
             for counts in days.values_list("objection_calls", flat=True):
                 for category, calls in counts.items():
                     if category in by_category:  # a category since retired is not reported
                         by_category[category] += calls
-        return rollup.sums(days), by_category
-    raised = objection_figures() if by_objection else {}
-    row = scoped_calls(scope).aggregate(**call_figures(scope.company), **raised)
+        if median_response:
+            waits = [w for ws in days.values_list("response_seconds", flat=True) for w in ws]
+            row["median_response"] = statistics.median(waits) if waits else None
+        return row, by_category
+    extra: dict[str, Any] = {**objection_figures()} if by_objection else {}
+    if median_response:
+        extra["median_response"] = Median(response_seconds(scope.company))
+    row = scoped_calls(scope).aggregate(**call_figures(scope.company), **extra)
     for category in by_category:
         by_category[category] = row.pop(f"objection_{category}")
     return figures_of(row), by_category
@@ -523,24 +530,14 @@ def recovery(scope: Scope) -> dict[str, Any]:
     nulls with the reason when messaging registered none."""
     if _recovery() is None:
         return {**dict.fromkeys(RECOVERY_FIELDS), "unavailable_reason": RECOVERY_PENDING}
-    rollup = _rollup()
-    stored = rollup.fresh_days(scope)
-    if stored is not None:
-        row = rollup.sums(stored)
-        waits = [w for ws in stored.values_list("response_seconds", flat=True) for w in ws]
-        median = statistics.median(waits) if waits else None
-    else:
-        seconds = response_seconds(scope.company)
-        figures = call_figures(scope.company)
-        row = scoped_calls(scope).aggregate(**figures, median=Median(seconds))
-        median = row["median"]
+    row, _ = scope_figures(scope, median_response=True)
     return {
         "missed_calls": row["missed"],
         "texted": row["texted"],
         "replied": row["replied"],
         "recovered": row["recovered"],
         "recovery_rate": rate(row["recovered"], row["missed"]),
-        "median_first_response_seconds": median,
+        "median_first_response_seconds": row["median_response"],
         "unavailable_reason": None,
     }
 

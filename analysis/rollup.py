@@ -65,9 +65,7 @@ COUNTS = (
     "any_objection",
     "sop_sum",
     "sop_count",
-    "texted",
-    "replied",
-    "recovered",
+    *kpis.RECOVERY_COUNTS,
 )
 
 

@@ -30,40 +30,20 @@ acme_calls = test_kpis.acme_calls  # the fixture, with its figures worked out by
 KPIS = ("overview", "booking-trend", "top-objections", "reps")
 
 
-@pytest.fixture
-def compare(monkeypatch):
-    """``compare(member, kpi, **params)``: the endpoint's answer, asserted equal to what
-    the raw tables give, and asserted to have come from the rollup."""
-
-    def check(member, kpi, **params):
-        company = member.company
-        assert rollup.is_built(company)
-        from_rollup = get(member, kpi, **params)
-        # The range's marked days were recomputed (the others wait for a read or the schedule).
-        marks = KpiDirtyDay.objects.filter(tenant=company.pk)
-        assert not marks.filter(day__range=(params["date_from"], params["date_to"])).exists()
-        with monkeypatch.context() as raw:
-            raw.setattr(rollup, "fresh_days", lambda scope: None)
-            assert get(member, kpi, **params) == from_rollup, kpi
-        return from_rollup
-
-    return check
-
-
-def overview(compare, member, **params):
-    return compare(member, "overview", **(RANGE | params))
+def overview(kpi_from_rollup, member, **params):
+    return kpi_from_rollup(member, "overview", **(RANGE | params))
 
 
 def test_every_kpi_read_from_the_rollup_is_the_raw_tables_figure(
-    acme_manager, acme_csr, acme_rep, acme_calls, compare
+    acme_manager, acme_csr, acme_rep, acme_calls, kpi_from_rollup
 ):
     for kpi in KPIS:
-        compare(acme_manager, kpi, **RANGE)
-        compare(acme_manager, kpi, date_from="2026-02-01", date_to="2026-03-31")
-        compare(acme_csr, kpi, **RANGE)  # a CSR's own: the rollup's rows of their calls
-        compare(acme_manager, kpi, csr=acme_csr.user.pk, **RANGE)
-        compare(acme_rep, kpi, **RANGE)  # a rep's own: their leads' and appointments' calls
-        compare(acme_manager, kpi, rep=acme_rep.user.pk, **RANGE)
+        kpi_from_rollup(acme_manager, kpi, **RANGE)
+        kpi_from_rollup(acme_manager, kpi, date_from="2026-02-01", date_to="2026-03-31")
+        kpi_from_rollup(acme_csr, kpi, **RANGE)  # a CSR's own: the rollup's rows of their calls
+        kpi_from_rollup(acme_manager, kpi, csr=acme_csr.user.pk, **RANGE)
+        kpi_from_rollup(acme_rep, kpi, **RANGE)  # a rep's own: their leads' and appointments' calls
+        kpi_from_rollup(acme_manager, kpi, rep=acme_rep.user.pk, **RANGE)
     days = KpiDay.objects.filter(company=acme_manager.company)
     handled = days.filter(kind=KpiDay.Kind.HANDLER).values_list("day", "person", "calls")
     # One row a day and handler; Mar 2's c2 (04:30 UTC Mar 3) is on New York's day.
@@ -78,25 +58,25 @@ def test_every_kpi_read_from_the_rollup_is_the_raw_tables_figure(
 
 
 def test_a_lead_given_to_a_rep_makes_its_contacts_calls_theirs(
-    acme_manager, acme_rep, acme_calls, compare
+    acme_manager, acme_rep, acme_calls, kpi_from_rollup
 ):
-    before = overview(compare, acme_rep)["calls"]
+    before = overview(kpi_from_rollup, acme_rep)["calls"]
     LeadFactory(company=acme_manager.company, contact=acme_calls["c3"].contact, assigned_rep=None)
     lead = Lead.objects.get(contact=acme_calls["c3"].contact)
-    assert overview(compare, acme_rep)["calls"] == before
+    assert overview(kpi_from_rollup, acme_rep)["calls"] == before
 
     lead.assigned_rep = acme_rep.user
     lead.save()
-    assert overview(compare, acme_rep)["calls"] == before + 1
+    assert overview(kpi_from_rollup, acme_rep)["calls"] == before + 1
 
     lead.is_active = False  # closed: its contact's calls are no longer the rep's
     lead.save(update_fields=["is_active"])
-    assert overview(compare, acme_rep)["calls"] == before
+    assert overview(kpi_from_rollup, acme_rep)["calls"] == before
 
 
-def test_every_change_shows_at_once(acme_manager, acme_csr, acme_calls, compare):
+def test_every_change_shows_at_once(acme_manager, acme_csr, acme_calls, kpi_from_rollup):
     c = acme_calls
-    before = overview(compare, acme_manager)
+    before = overview(kpi_from_rollup, acme_manager)
     assert (before["calls"], before["qualified"], before["booked"]) == (6, 4, 2)
 
     # A person's override through the API: c3 is not qualified after all.
@@ -104,51 +84,52 @@ def test_every_change_shows_at_once(acme_manager, acme_csr, acme_calls, compare)
         f"/api/v1/calls/{c['c3'].pk}/analysis/", {"qualified": False}, format="json"
     )
     assert response.status_code == 200, response.content
-    assert overview(compare, acme_manager)["qualified"] == 3
+    assert overview(kpi_from_rollup, acme_manager)["qualified"] == 3
 
     # Who handled c4, corrected through the API: the CSR's figures follow.
-    csr_before = overview(compare, acme_csr)["calls"]
+    csr_before = overview(kpi_from_rollup, acme_csr)["calls"]
     response = acme_manager.client().patch(
         f"/api/v1/calls/{c['c4'].pk}/", {"handled_by": acme_csr.user.pk}, format="json"
     )
     assert response.status_code == 200, response.content
-    assert overview(compare, acme_csr)["calls"] == csr_before + 1
+    assert overview(kpi_from_rollup, acme_csr)["calls"] == csr_before + 1
 
     # c2's appointment deleted: c2 is no longer booked.
     Appointment.objects.filter(call=c["c2"]).delete()
-    assert overview(compare, acme_manager)["booked"] == 1
+    assert overview(kpi_from_rollup, acme_manager)["booked"] == 1
 
     # A new call, then a re-analysis of it that books it.
     new = CallFactory(company=acme_manager.company, started_at=at(3, 14))
-    assert overview(compare, acme_manager)["calls"] == 7
+    assert overview(kpi_from_rollup, acme_manager)["calls"] == 7
     analyse(new, qualified=True, status="booked")
-    assert overview(compare, acme_manager)["booked"] == 2
+    assert overview(kpi_from_rollup, acme_manager)["booked"] == 2
 
     # A call deleted (an erasure, a merged duplicate).
     c["c5"].delete()
-    after = overview(compare, acme_manager)
+    after = overview(kpi_from_rollup, acme_manager)
     assert (after["calls"], after["service_not_offered"]) == (6, 0)
 
 
-def test_ingest_moving_a_call_to_another_day_moves_its_figures(acme_manager, acme_calls, compare):
+def test_ingest_moving_a_call_to_another_day_moves_its_figures(
+    acme_manager, acme_calls, kpi_from_rollup
+):
+    def calls_by_day() -> dict[str, int]:
+        trend = kpi_from_rollup(acme_manager, "booking-trend", **RANGE)["results"]
+        return {day["date"]: day["calls"] for day in trend}
+
     c1 = acme_calls["c1"]  # Mar 2 10:00 New York
-    trend = {
-        d["date"]: d["calls"] for d in compare(acme_manager, "booking-trend", **RANGE)["results"]
-    }
-    assert trend["2026-03-02"] == 2
+    assert calls_by_day()["2026-03-02"] == 2
 
     # CallRail's API says the call started on Mar 4 (the webhook's time was a guess).
     found = schemas.Call(id=c1.external_id, answered=True, start_time=at(4, 10).isoformat())
     apply_callrail_call(Call.objects.get(pk=c1.pk), found)
 
-    trend = {
-        d["date"]: d["calls"] for d in compare(acme_manager, "booking-trend", **RANGE)["results"]
-    }
+    trend = calls_by_day()
     assert (trend["2026-03-02"], trend["2026-03-04"]) == (1, 3)
 
 
 def test_a_time_zone_change_reads_the_raw_tables_until_the_rollup_is_rebuilt(
-    acme_manager, acme_calls, compare
+    acme_manager, acme_calls, kpi_from_rollup
 ):
     company = acme_manager.company
     company.timezone = "America/Los_Angeles"
@@ -159,7 +140,7 @@ def test_a_time_zone_change_reads_the_raw_tables_until_the_rollup_is_rebuilt(
 
     assert rollup.catch_up()["rebuilt"] == 1  # Acme; Globex was built in its zone
     assert KpiRollup.objects.get(company=company).basis["timezone"] == "America/Los_Angeles"
-    assert overview(compare, acme_manager)["calls"] == 7
+    assert overview(kpi_from_rollup, acme_manager)["calls"] == 7
 
 
 def test_the_schedule_recomputes_marked_days_and_drops_a_deleted_tenants_marks(

@@ -243,18 +243,10 @@ def test_the_query_count_is_fixed(acme_manager, recoveries, django_assert_num_qu
 
 
 @pytest.fixture
-def from_rollup_and_raw(acme_manager, monkeypatch):
-    """metrics/recovery/ as the daily rollup answers it, asserted equal to the raw tables'."""
-
-    def figures() -> dict:
-        assert rollup.is_built(acme_manager.company)
-        stored = get(acme_manager, "recovery", **RANGE)
-        with monkeypatch.context() as raw:
-            raw.setattr(rollup, "fresh_days", lambda scope: None)
-            assert get(acme_manager, "recovery", **RANGE) == stored
-        return stored
-
-    return figures
+def from_rollup_and_raw(acme_manager, kpi_from_rollup):
+    """metrics/recovery/ over the range as the daily rollup answers it, equal to the raw
+    tables' (tests/conftest.py)."""
+    return lambda: kpi_from_rollup(acme_manager, "recovery", **RANGE)
 
 
 def test_the_daily_rollup_counts_recovered_calls_as_the_raw_tables_do(
