@@ -49,7 +49,9 @@ class CallCursorPagination(CursorPagination):
 class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Calls as ingest stored them. Everyone reads; what a role sees is in the selector."""
 
-    queryset = Call.objects.select_related("contact", "handled_by")
+    # The search vector is for PostgreSQL to match and rank with, never shown: a
+    # transcript's worth of lexemes a row that no page needs to fetch.
+    queryset = Call.objects.select_related("contact", "handled_by").defer("search_vector")
     serializer_class = CallSerializer
     filterset_class = CallFilter
     pagination_class = CallCursorPagination

@@ -190,6 +190,16 @@ def test_the_query_count_does_not_grow_with_the_page_size(
     assert counts[3] == counts[30]
 
 
+def test_a_page_does_not_fetch_the_search_vectors(acme_manager):
+    # a transcript's worth of lexemes per call, which nothing on the page shows
+    CallFactory(company=acme_manager.company)
+    client = acme_manager.client()
+    with CaptureQueriesContext(connection) as queries:
+        assert len(ids(client.get(URL))) == 1
+
+    assert not [q["sql"] for q in queries if "search_vector" in q["sql"]]
+
+
 # --- roles ------------------------------------------------------------------------------------
 
 
