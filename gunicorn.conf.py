@@ -24,6 +24,7 @@ threads = int(os.environ.get("WEB_THREADS") or 4)
 keepalive = 5
 # Read by otto/settings.py in each worker (forked after this file runs).
 os.environ.setdefault("DATABASE_POOL_SIZE", str(threads))
+os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT", "25")  # otto/web.py's
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -11,8 +11,10 @@ from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from psycopg.errors import QueryCanceled
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -41,6 +43,21 @@ def _message(detail: Any) -> str:
     return str(detail)
 
 
+class StatementTimeout(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "query_timeout"
+    default_detail = (
+        "This request needed longer than the database allows. Ask for less at once (a "
+        "shorter date range, more filters) and try again."
+    )
+
+
+def _statement_timed_out(exc: Exception) -> bool:
+    """PostgreSQL cancelled the statement (``statement_timeout``, or an operator's
+    ``pg_cancel_backend``): SQLSTATE 57014, which Django raises as OperationalError."""
+    return isinstance(exc, OperationalError) and isinstance(exc.__cause__, QueryCanceled)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
@@ -50,6 +67,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif _statement_timed_out(exc):
+        logger.warning("a statement ran past DATABASE_STATEMENT_TIMEOUT: %s", exc)
+        exc = StatementTimeout()
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -137,6 +137,10 @@ DATABASE_URL = env_str("DATABASE_URL")
 # before each use: qcluster forks its workers, and a pool's threads and sockets must not
 # cross a fork.
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
+# Seconds PostgreSQL lets one statement run before it cancels it; 0: no limit. otto/web.py
+# sets it for the web process (a runaway query must not hold a request thread and its
+# connection for ever); the qcluster's rollup rebuilds and backfills need no such limit.
+DATABASE_STATEMENT_TIMEOUT = env_int("DATABASE_STATEMENT_TIMEOUT", 0, minimum=0)
 if DATABASE_URL:
     try:
         DATABASES = {
@@ -159,6 +163,12 @@ if DATABASE_URL:
             # A request waits this long for a free connection, then fails (500).
             "timeout": 10,
         }
+    if DATABASE_STATEMENT_TIMEOUT and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # A libpq start-up option, so every connection (pooled or not) has it from its
+        # first statement; a statement past it fails with QueryCanceled (otto/errors.py).
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        limit = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT * 1000}"
+        options["options"] = f"{options['options']} {limit}" if options.get("options") else limit
 else:
     # The embedded default serves web, worker and sandbox from one file. Several processes
     # can share SQLite only with WAL, IMMEDIATE transactions and a busy timeout; without

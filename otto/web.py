@@ -11,7 +11,9 @@ what it bought over gunicorn.
 - HTTP/1.1 keep-alive: a client (a provider's webhook sender, the platform's router) keeps
   its connection between requests.
 - Each worker borrows its database connections from a pool of ``WEB_THREADS``
-  (``DATABASE_POOL_SIZE``, PostgreSQL only), set here before the workers load Django.
+  (``DATABASE_POOL_SIZE``, PostgreSQL only), set here before the workers load Django, and
+  PostgreSQL cancels any statement of theirs that runs over 25 s
+  (``DATABASE_STATEMENT_TIMEOUT``).
 - Binds ``--host`` (``0.0.0.0``) and ``--port`` (``PORT``, 8080).
 - On SIGTERM granian stops its workers gracefully; one that has not exited after
   ``WEB_GRACEFUL_TIMEOUT`` seconds (30) is killed.
@@ -42,6 +44,9 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 
 APP = "otto.wsgi:granian_application"
+# Seconds a web request's SQL statement may run (DATABASE_STATEMENT_TIMEOUT): under the
+# 30 s most platforms' routers give a request, so the client gets Otto's error, not theirs.
+WEB_STATEMENT_TIMEOUT = 25
 
 
 def _env_int(name: str, default: int) -> int:
@@ -62,6 +67,7 @@ def server(host: str, port: int) -> Any:
     threads = _env_int("WEB_THREADS", 4)
     # Read by otto/settings.py in each worker.
     os.environ.setdefault("DATABASE_POOL_SIZE", str(threads))
+    os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT", str(WEB_STATEMENT_TIMEOUT))
     return Granian(
         APP,
         address=host,

@@ -1,5 +1,7 @@
 """Every error the API gives has one JSON shape, and a 500 leaks nothing."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -67,6 +69,17 @@ def test_an_unhandled_exception_is_a_json_500_without_a_stack_trace():
     assert "Traceback" not in body
     assert "hunter2" not in body
     assert "RuntimeError" not in body
+
+
+def test_a_statement_past_the_timeout_is_a_json_503_and_the_next_request_works(client):
+    started = time.monotonic()
+    response = client.get("/api/v1/probe/slow")
+
+    error = assert_error_shape(response, 503, "query_timeout")
+    assert "try again" in error["message"]
+    assert "pg_sleep" not in response.content.decode()
+    assert time.monotonic() - started < 4  # cancelled, not waited out
+    assert client.get("/api/v1/probe/limited").status_code == 200
 
 
 def test_an_anonymous_caller_gets_a_json_401(client):

@@ -59,6 +59,7 @@ def start_django(code: str = PRINT_SETTINGS, **overrides: str) -> subprocess.Com
         ("LOG_LEVEL", "LOUD"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("DATABASE_POOL_SIZE", "-1"),
+        ("DATABASE_STATEMENT_TIMEOUT", "soon"),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(variable, value):
@@ -167,6 +168,43 @@ def test_the_embedded_sqlite_default_ignores_the_pool_size():
     found = database_settings(DATABASE_POOL_SIZE="4")
 
     assert found["pool"] is None
+
+
+SHOW_STATEMENT_TIMEOUT = (
+    "import django; django.setup(); from django.db import connection; "
+    "c = connection.cursor(); c.execute('SHOW statement_timeout'); print(c.fetchone()[0])"
+)
+
+
+@pytest.mark.parametrize("pool", ["0", "4"])
+def test_a_statement_timeout_reaches_every_postgres_connection(pool):
+    result = start_django(
+        SHOW_STATEMENT_TIMEOUT,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+        DATABASE_POOL_SIZE=pool,
+        DATABASE_STATEMENT_TIMEOUT="25",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "25s"
+
+
+def test_without_one_statements_run_unlimited():
+    result = start_django(
+        SHOW_STATEMENT_TIMEOUT, DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0"
+
+
+def test_the_web_process_sets_the_statement_timeout_and_keeps_an_operators():
+    code = (
+        "import os; from otto.web import server; server('127.0.0.1', 8080); "
+        "print(os.environ['DATABASE_STATEMENT_TIMEOUT'])"
+    )
+    assert start_django(code).stdout.strip() == "25"
+    assert start_django(code, DATABASE_STATEMENT_TIMEOUT="60").stdout.strip() == "60"
 
 
 def test_q_routes_gives_routed_queues_their_own_cluster_without_a_scheduler():

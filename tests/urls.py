@@ -1,5 +1,6 @@
 """Otto's URLs plus probe views that raise each kind of error the handlers must shape."""
 
+from django.db import connection, transaction
 from django.urls import path
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
@@ -41,6 +42,17 @@ def limited(request):
 
 
 @api_view(["GET"])
+@permission_classes([AllowAny])
+def slow(request):
+    # A runaway query under DATABASE_STATEMENT_TIMEOUT, quickly: the same limit, set for
+    # this transaction only.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = '50ms'")
+        cursor.execute("SELECT pg_sleep(5)")
+    return Response({"ok": True})
+
+
+@api_view(["GET"])
 def private(request):
     return Response({"ok": True})
 
@@ -51,4 +63,5 @@ urlpatterns = [
     path("api/v1/probe/crash", crash),
     path("api/v1/probe/limited", limited),
     path("api/v1/probe/private", private),
+    path("api/v1/probe/slow", slow),
 ]
