@@ -4,7 +4,7 @@ every figure can be drilled into: each uses the very condition its KPI counts.""
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Q, QuerySet
 
 from analysis import kpis
 from analysis.models import CallAnalysis
@@ -21,16 +21,14 @@ def filter_objection(calls: QuerySet[Call], name: str, value: str) -> QuerySet[C
     """Calls whose current analysis raised an objection of this category."""
     if not value:
         return calls
-    current = CallAnalysis.objects.filter(call=OuterRef("pk"), is_current=True)
-    objections = kpis.effective("", "objections")
-    return calls.filter(Exists(current.filter(kpis.HasObjection(objections, Value(value)))))
+    return kpis.with_current(calls).filter(kpis.has_objection(value))
 
 
 def filter_booking_status(calls: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:
     if not value:
         return calls
-    status = kpis.effective_text("current__", "booking_status")
-    return kpis.with_current(calls).alias(effective_status=status).filter(effective_status=value)
+    # A Q, as in kpis: django-stubs cannot see the FilteredRelation alias.
+    return kpis.with_current(calls).filter(Q(current__effective_booking_status=value))
 
 
 def filter_qualified(calls: QuerySet[Call], name: str, value: bool | None) -> QuerySet[Call]:
