@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from analysis.models import CallAnalysis
 from calls.models import Call
@@ -264,6 +265,21 @@ def test_a_correction_moves_the_call_between_the_kpi_filters(acme_manager, acme_
     assert acme_csr.client().patch(url, cleared, format="json").status_code == 200
     for name, value in before.items():
         assert names(calls, client.get(CALLS, {name: value})) == ["a"], name
+
+
+def test_the_kpi_filters_together_join_the_current_analysis_once(acme_manager, calls):
+    # A filter() per condition joined the analyses once each, and a negated one became a
+    # NOT IN over every tenant's analyses (972 ms for the benchmark's largest tenant).
+    analyse(calls["a"], qualified=False, booking_status="not_booked", objections=["price"])
+    query = {"objection": "price", "booking_status": "not_booked", "booked": "false"}
+
+    with CaptureQueriesContext(connection) as queries:
+        listed = names(calls, acme_manager.client().get(CALLS, {**query, "qualified": "false"}))
+
+    assert listed == ["a"]
+    (page,) = [q["sql"] for q in queries if 'FROM "calls_call"' in q["sql"]]
+    assert page.count('"analysis_callanalysis"') == 1, page
+    assert " IN (SELECT" not in page, page
 
 
 @pytest.mark.parametrize(
