@@ -5,7 +5,7 @@ and the KPIs count.
 Cost: PostgreSQL rewrites the table to add a stored generated column, under an ACCESS
 EXCLUSIVE lock on ``analysis_callanalysis`` (its reads and writes wait) for the whole
 rewrite. The three columns go in one ``ALTER TABLE``, so the table is rewritten once, not
-three times: 19 s for the 797,677 analyses of the 1,000,000-call benchmark, and the table
+three times: 19–30 s for the 797,677 analyses of the 1,000,000-call benchmark, and the table
 grew from 672 to 841 MB (docs/deploy.md, "Migration note"). SQLite rebuilds
 the table, as for any column it cannot add in place.
 """
