@@ -1,44 +1,53 @@
 """The calls list filters behind the KPIs (registered on ``calls/`` in analysis.apps), so
-every figure can be drilled into: each uses the very condition its KPI counts."""
+every figure can be drilled into: each uses the very condition its KPI counts, over the
+stored effective columns of the current analysis (analysis.effective)."""
 
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
 from analysis import kpis
 from analysis.models import CallAnalysis
 from calls.models import Call
 
 
-def _with_current(calls: QuerySet[Call], condition: str, value: bool) -> QuerySet[Call]:
-    current = kpis.with_current(calls)
+def _where(calls: QuerySet[Call], name: str, condition: Q) -> QuerySet[Call]:
+    """``calls`` with their current analysis matching ``condition``, a condition over
+    ``current`` (:func:`analysis.kpis.with_current`).
+
+    Through an alias rather than ``filter(condition)``: an annotation reuses the join of
+    the current analysis that another of these filters made, where each ``filter()`` over
+    the multi-valued relation would join it again, and a negation stays a ``NOT`` over the
+    join, where ``filter(~condition)`` becomes a ``NOT IN`` over every tenant's analyses
+    (972 ms for the largest tenant's ``?objection=price&booked=false``)."""
+    matches = ExpressionWrapper(condition, output_field=BooleanField())
+    return kpis.with_current(calls).alias(**{name: matches}).filter(**{name: True})
+
+
+def _kpi(calls: QuerySet[Call], condition: str, value: bool) -> QuerySet[Call]:
     match = kpis.analysis_conditions()[condition]
-    return current.filter(match if value else ~match & Q(current__id__isnull=False))
+    analysed = Q(current__id__isnull=False)
+    return _where(calls, f"kpi_{condition}", match if value else ~match & analysed)
 
 
 def filter_objection(calls: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:
     """Calls whose current analysis raised an objection of this category."""
-    if not value:
-        return calls
-    current = CallAnalysis.objects.filter(call=OuterRef("pk"), is_current=True)
-    objections = kpis.effective("", "objections")
-    return calls.filter(Exists(current.filter(kpis.HasObjection(objections, Value(value)))))
+    return _where(calls, "kpi_objection", kpis.has_objection(value)) if value else calls
 
 
 def filter_booking_status(calls: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:
     if not value:
         return calls
-    status = kpis.effective_text("current__", "booking_status")
-    return kpis.with_current(calls).alias(effective_status=status).filter(effective_status=value)
+    return _where(calls, "kpi_booking_status", Q(current__effective_booking_status=value))
 
 
 def filter_qualified(calls: QuerySet[Call], name: str, value: bool | None) -> QuerySet[Call]:
-    return calls if value is None else _with_current(calls, "qualified", value)
+    return calls if value is None else _kpi(calls, "qualified", value)
 
 
 def filter_booked(calls: QuerySet[Call], name: str, value: bool | None) -> QuerySet[Call]:
-    return calls if value is None else _with_current(calls, "booked", value)
+    return calls if value is None else _kpi(calls, "booked", value)
 
 
 FILTERS = {

@@ -31,25 +31,23 @@ from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
-    BooleanField,
-    CharField,
     Count,
     F,
     FilteredRelation,
     FloatField,
     Func,
     IntegerField,
-    JSONField,
     Lookup,
     Q,
     QuerySet,
     Sum,
     Value,
 )
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast, Coalesce, TruncDate
-from django.db.models.lookups import Exact, GreaterThan
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, TruncDate
+from django.db.models.lookups import GreaterThan
 
+from analysis.effective import effective
 from analysis.models import CallAnalysis, KpiDay
 from analysis.schema import ObjectionCategory
 from calls import selectors as call_selectors
@@ -202,41 +200,25 @@ class HasObjection(Lookup):
         return sql, [*lhs_params, *rhs_params]
 
 
-def effective(prefix: str, name: str) -> Coalesce:
-    """``COALESCE(overrides->'name', name)`` of the analysis at ``prefix``, as JSON."""
-    return Coalesce(
-        KeyTransform(name, f"{prefix}overrides"), F(f"{prefix}{name}"), output_field=JSONField()
-    )
-
-
-def effective_text(prefix: str, name: str) -> Coalesce:
-    """``COALESCE(overrides->>'name', name)``: a text field's effective value."""
-    return Coalesce(
-        KeyTextTransform(name, f"{prefix}overrides"), F(f"{prefix}{name}"), output_field=CharField()
-    )
-
-
-def effective_qualified(prefix: str) -> Coalesce:
-    return Coalesce(
-        Cast(KeyTextTransform("qualified", f"{prefix}overrides"), BooleanField()),
-        F(f"{prefix}qualified"),
-    )
-
-
 def analysis_conditions() -> dict[str, Q]:
     """The conditions behind the figures, over a call with its current analysis joined as
     ``current`` (:func:`with_current`). ``booked`` includes an appointment made from it."""
-    prefix = "current__"
-    status = effective_text(prefix, "booking_status")
-    booked = Q(Exact(status, Booked.BOOKED))
+    booked = Q(current__effective_booking_status=Booked.BOOKED)
     if (outcomes := _outcomes()) is not None:
         booked |= outcomes.booked_call()
     return {
-        "analysed": Q(**{f"{prefix}id__isnull": False}),
+        "analysed": Q(current__id__isnull=False),
         "booked": booked,
-        "qualified": Q(Exact(effective_qualified(prefix), True)) | booked,
-        "service_not_offered": Q(Exact(status, Booked.SERVICE_NOT_OFFERED)) & ~booked,
+        "qualified": Q(current__effective_qualified=True) | booked,
+        "service_not_offered": Q(current__effective_booking_status=Booked.SERVICE_NOT_OFFERED)
+        & ~booked,
     }
+
+
+def has_objection(category: str) -> Q:
+    """The current analysis' (effective) objections raise ``category``: what top objections
+    counts and ``calls/?objection=`` lists."""
+    return Q(HasObjection(OBJECTIONS, Value(category)))
 
 
 def scoped_calls(scope: Scope) -> QuerySet[Call]:
@@ -256,9 +238,10 @@ def with_current(calls: QuerySet[Call]) -> QuerySet[Call]:
 
 
 SOP_SCORE = Cast(
-    KeyTextTransform("score", effective("current__", "sop")), output_field=FloatField()
+    KeyTextTransform("score", effective("sop", "current__")), output_field=FloatField()
 )
-OBJECTIONS = effective("current__", "objections")
+# The stored effective columns (analysis.effective, CallAnalysis.effective_*).
+OBJECTIONS = F("current__effective_objections")
 OBJECTION_COUNT = Func(OBJECTIONS, function="jsonb_array_length", output_field=IntegerField())
 
 
@@ -302,7 +285,7 @@ def call_figures(company: Company) -> dict[str, Any]:
 def objection_figures() -> dict[str, Count]:
     """Per category, the calls whose (effective) objections raise it, as ``objection_<c>``."""
     return {
-        f"objection_{category}": Count("pk", filter=Q(HasObjection(OBJECTIONS, Value(category))))
+        f"objection_{category}": Count("pk", filter=has_objection(category))
         for category in CATEGORIES
     }
 

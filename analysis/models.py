@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from analysis.effective import effective, effective_bool, effective_text
 from calls.models import Call
 from otto.models import Analyzer, Company, TimestampedManager
 
@@ -69,6 +70,23 @@ class CallAnalysis(models.Model):
     # {field: [utterance index, ...]}; every index exists in the transcript analysed
     citations = models.JSONField(default=dict, blank=True)
     overrides = models.JSONField(default=dict, blank=True)
+    # The effective values the KPIs count and the calls list filters on (analysis.effective:
+    # the override first), computed by the database on every write, so no write path can
+    # leave them stale, and with statistics of their own: the planner could not estimate
+    # the COALESCE over the JSON (docs/performance.md).
+    effective_booking_status = models.GeneratedField(
+        expression=effective_text("booking_status"),
+        output_field=models.CharField(max_length=24, choices=BookingStatus.choices),
+        db_persist=True,
+    )
+    effective_qualified = models.GeneratedField(
+        expression=effective_bool("qualified"),
+        output_field=models.BooleanField(null=True),
+        db_persist=True,
+    )
+    effective_objections = models.GeneratedField(
+        expression=effective("objections"), output_field=models.JSONField(), db_persist=True
+    )
     # The transcript was longer than the prompt's limit and sent as head and tail.
     transcript_truncated = models.BooleanField(default=False)
     # Set when the transcript's retention window blanked the objections' verbatim quotes

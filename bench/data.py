@@ -120,8 +120,9 @@ def calls_per_tenant(calls: int, tenants: int) -> list[int]:
 
 
 class Table:
-    """A model's table for ``COPY``: every concrete column, the model's default where a row
-    leaves one out, JSON serialised; ids continue the table's sequence."""
+    """A model's table for ``COPY``: every concrete column the database does not generate,
+    the model's default where a row leaves one out, JSON serialised; ids continue the
+    table's sequence."""
 
     def __init__(self, model: Any) -> None:
         from django.db import models
@@ -131,7 +132,8 @@ class Table:
         self.columns: list[str] = []
         self.defaults: list[Any] = []
         self.json: list[bool] = []
-        for f in model._meta.concrete_fields:
+        written = [f for f in model._meta.concrete_fields if not f.generated]
+        for f in written:
             self.columns.append(f.column)
             if f.primary_key:
                 default: Any = None
@@ -145,7 +147,7 @@ class Table:
                 default = _REQUIRED
             self.defaults.append(default)
             self.json.append(isinstance(f, models.JSONField))
-        self.attnames = [f.attname for f in model._meta.concrete_fields]
+        self.attnames = [f.attname for f in written]
         self.rows: list[tuple[Any, ...]] = []
         self.next_id = 0
         self.count = 0

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from analysis.models import CallAnalysis
 from calls.models import Call
@@ -205,6 +206,80 @@ def test_the_kpi_drill_down_filters(acme_manager, calls):
         ({"objection": "price", "answered": "true"}, ["a"]),
     ):
         assert names(calls, client.get(CALLS, query)) == expected, query
+
+
+def analyse(call: Call, **fields) -> CallAnalysis:
+    objections = fields.pop("objections", [])
+    return CallAnalysis.objects.create(
+        company=call.company,
+        call=call,
+        version=1,
+        analyzer="openai",
+        prompt_version="v1",
+        lead_quality="hot",
+        objections=[
+            {"category": c, "quote": "", "utterance": 0, "resolved": False} for c in objections
+        ],
+        **fields,
+    )
+
+
+def test_a_correction_moves_the_call_between_the_kpi_filters(acme_manager, acme_csr, calls):
+    # given: a and the outsider booked, qualified, with a price objection; b not booked
+    for name in ("a", "outsider"):
+        analyse(calls[name], qualified=True, booking_status="booked", objections=["price"])
+    analyse(calls["b"], qualified=False, booking_status="not_booked")
+    client = acme_manager.client()
+    before = {
+        "objection": "price",
+        "booking_status": "booked",
+        "qualified": "true",
+        "booked": "true",
+    }
+    for name, value in before.items():
+        assert names(calls, client.get(CALLS, {name: value})) == ["a"], name
+
+    # when: a CSR corrects a (PATCH calls/{id}/analysis/), then the correction is removed
+    corrected = {
+        "booking_status": "not_booked",
+        "qualified": False,
+        "objections": [{"category": "timing", "quote": "", "utterance": 0, "resolved": False}],
+    }
+    url = f"{CALLS}{calls['a'].pk}/analysis/"
+    assert acme_csr.client().patch(url, corrected, format="json").status_code == 200
+
+    # then: each filter reads the correction, the outsider's look-alike never shows
+    for query, expected in (
+        ({"objection": "price"}, []),
+        ({"objection": "timing"}, ["a"]),
+        ({"booking_status": "booked"}, []),
+        ({"booking_status": "not_booked"}, ["b", "a"]),
+        ({"booked": "true"}, []),
+        ({"booked": "false"}, ["b", "a"]),
+        ({"qualified": "true"}, []),
+        ({"qualified": "false"}, ["b", "a"]),
+        ({"objection": "timing", "booking_status": "not_booked", "booked": "false"}, ["a"]),
+    ):
+        assert names(calls, client.get(CALLS, query)) == expected, query
+    cleared = dict.fromkeys(corrected)
+    assert acme_csr.client().patch(url, cleared, format="json").status_code == 200
+    for name, value in before.items():
+        assert names(calls, client.get(CALLS, {name: value})) == ["a"], name
+
+
+def test_the_kpi_filters_together_join_the_current_analysis_once(acme_manager, calls):
+    # A filter() per condition joined the analyses once each, and a negated one became a
+    # NOT IN over every tenant's analyses (972 ms for the benchmark's largest tenant).
+    analyse(calls["a"], qualified=False, booking_status="not_booked", objections=["price"])
+    query = {"objection": "price", "booking_status": "not_booked", "booked": "false"}
+
+    with CaptureQueriesContext(connection) as queries:
+        listed = names(calls, acme_manager.client().get(CALLS, {**query, "qualified": "false"}))
+
+    assert listed == ["a"]
+    (page,) = [q["sql"] for q in queries if 'FROM "calls_call"' in q["sql"]]
+    assert page.count('"analysis_callanalysis"') == 1, page
+    assert " IN (SELECT" not in page, page
 
 
 @pytest.mark.parametrize(
