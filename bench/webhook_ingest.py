@@ -162,6 +162,8 @@ CANDIDATES = {
     ),
     # The Procfile's with half the threads (and pool): less for the GIL to share.
     "granian, 2 threads": Server(env={"WEB_THREADS": "2"}, command="otto.web"),
+    # One thread a worker: no GIL shared, and a slow request holds its whole worker.
+    "granian, 1 thread": Server(env={"WEB_THREADS": "1"}, command="otto.web"),
     "granian ASGI": Server(
         ("--interface", "asgi", "--loop", "uvloop"),
         POOL,
