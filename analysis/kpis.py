@@ -297,13 +297,27 @@ def figures_of(row: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def call_reps() -> dict[str, Any] | None:
-    """The sales reps a call is theirs through, as columns over Call (what appointments
-    registered, :attr:`Outcomes.call_reps`); None without."""
+def rep_rows(
+    calls: QuerySet[Call], figures: dict[str, Any], *group: str, reps: set[int] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``figures`` over ``calls`` grouped by ``group`` and by the sales reps each call is
+    theirs through (what appointments registered, :attr:`Outcomes.call_reps`), as ``(rep,
+    row)``: a call counts once for each rep however many ways it is theirs. Only the
+    ``reps`` given, when given; none without appointments. The daily rollup's rep rows and
+    the raw tables' reps both come from here, so they count alike."""
     outcomes = _outcomes()
     if outcomes is None or outcomes.call_reps is None:
-        return None
-    return outcomes.call_reps()
+        return
+    columns = outcomes.call_reps()
+    if reps is None:
+        theirs = [Q(**{f"{name}__isnull": False}) for name in columns]
+    else:
+        theirs = [Q(**{f"{name}__in": reps}) for name in columns]
+    rows = calls.annotate(**columns).filter(functools.reduce(operator.or_, theirs))
+    for row in rows.values(*group, *columns).annotate(**figures).order_by():
+        found = {row[name] for name in columns} - {None}
+        for rep in found if reps is None else found & reps:
+            yield rep, row
 
 
 def _rollup() -> Any:
@@ -473,15 +487,9 @@ def reps(scope: Scope, people: list[tuple[User, str]]) -> list[dict[str, Any]]:
             by_handler = calls.filter(handled_by__in=office).values("handled_by")
             for grouped in by_handler.annotate(**figures):
                 add(grouped["handled_by"], dict(grouped))
-        columns = call_reps()
-        if sales and columns:
-            theirs = functools.reduce(
-                operator.or_, (Q(**{f"{name}__in": sales}) for name in columns)
-            )
-            rows = calls.annotate(**columns).filter(theirs).values(*columns).annotate(**figures)
-            for grouped in rows:
-                for user_id in {grouped[name] for name in columns} & sales:
-                    add(user_id, dict(grouped))
+        if sales:
+            for user_id, grouped in rep_rows(calls, figures, reps=sales):
+                add(user_id, grouped)
     outcomes = _outcomes()
     start, end = scope.bounds
     visits: dict[int, dict[str, int]] = {}

@@ -31,16 +31,14 @@ has no calls).
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
-import operator
 from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -184,17 +182,10 @@ def _figures_by_day(company: Company, calls: QuerySet[Call]) -> list[KpiDay]:
                 mine[name] = mine.get(name, 0) + (value or 0)
         mine["waits"] += [w for w in row.get("waits", ()) if w is not None]
 
-    for row in days.values("day", "handled_by").annotate(**figures).order_by():
-        add((row["day"], KpiDay.Kind.HANDLER, row["handled_by"] or 0), dict(row))
-    columns = kpis.call_reps()
-    if columns:
-        any_rep = functools.reduce(
-            operator.or_, (Q(**{f"{name}__isnull": False}) for name in columns)
-        )
-        with_reps = days.annotate(**columns).filter(any_rep).values("day", *columns)
-        for row in with_reps.annotate(**figures).order_by():
-            for rep in {row[name] for name in columns} - {None}:
-                add((row["day"], KpiDay.Kind.REP, rep), row)
+    for handled in days.values("day", "handled_by").annotate(**figures).order_by():
+        add((handled["day"], KpiDay.Kind.HANDLER, handled["handled_by"] or 0), dict(handled))
+    for rep, row in kpis.rep_rows(days, figures, "day"):
+        add((row["day"], KpiDay.Kind.REP, rep), row)
     now = timezone.now()
     return [
         KpiDay(

@@ -341,8 +341,8 @@ def globex_manager(globex, clerk) -> Member:
 def kpi_from_rollup(monkeypatch):
     """``kpi_from_rollup(member, kpi, **params)``: metrics/<kpi>/ as the KPIs' daily rollup
     answers it, asserted to have come from the rollup (built, the range's marked days
-    recomputed) and to equal what the raw tables give (``fresh_days`` answering None, as for
-    a tenant whose rollup is not built)."""
+    recomputed) and to equal what the raw tables give (``range_days``, under ``fresh_days``
+    and ``reps``, answering None, as for a tenant whose rollup is not built)."""
     from analysis import rollup
     from analysis.models import KpiDirtyDay
 
@@ -359,7 +359,7 @@ def kpi_from_rollup(monkeypatch):
         marks = KpiDirtyDay.objects.filter(tenant=company.pk)
         assert not marks.filter(day__range=(params["date_from"], params["date_to"])).exists()
         with monkeypatch.context() as raw:
-            raw.setattr(rollup, "fresh_days", lambda scope: None)
+            raw.setattr(rollup, "range_days", lambda company, date_from, date_to: None)
             assert get(member, kpi, params) == from_rollup, kpi
         return from_rollup
 
